@@ -13,11 +13,13 @@ pub mod codec;
 pub mod dataset;
 pub mod error;
 pub mod header;
+pub mod input;
 pub mod index;
 pub mod metadata;
 pub mod record;
 pub mod region;
 pub mod storage;
+pub mod validate;
 
 pub use error::{Error, Result};
 pub use header::{Header, Reference};

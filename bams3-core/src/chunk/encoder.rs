@@ -37,6 +37,54 @@ pub struct ChunkStats {
     pub bam_bytes: u64,
 }
 
+impl ChunkStats {
+    fn empty() -> Self {
+        ChunkStats {
+            first_pos: i64::MAX,
+            last_pos: i64::MIN,
+            max_end: i64::MIN,
+            mapq_min: u8::MAX,
+            flags_all: u16::MAX,
+            ..Default::default()
+        }
+    }
+
+    /// Statistics of `records`.
+    pub fn of(records: &[Record]) -> Self {
+        let mut s = Self::empty();
+        for r in records {
+            s.add(r);
+        }
+        s.finish()
+    }
+
+    fn add(&mut self, r: &Record) {
+        let flag = r.flag();
+            self.count += 1;
+            self.first_pos = self.first_pos.min(pos as i64);
+            self.last_pos = self.last_pos.max(pos as i64);
+            self.max_end = self.max_end.max(r.end());
+            self.mapq_min = self.mapq_min.min(r.mapq());
+            self.mapq_max = self.mapq_max.max(r.mapq());
+            self.flags_all &= flag;
+            self.flags_any |= flag;
+            self.unmapped += u64::from(flag & record::flags::UNMAPPED != 0);
+            self.duplicates += u64::from(flag & record::flags::DUPLICATE != 0);
+            self.secondary +=
+                u64::from(flag & (record::flags::SECONDARY | record::flags::SUPPLEMENTARY) != 0);
+            self.bases += r.l_seq() as u64;
+            self.bam_bytes += 4 + r.as_bytes().len() as u64;
+    }
+
+    fn finish(self) -> Self {
+        if self.count == 0 {
+            ChunkStats::default()
+        } else {
+            self
+        }
+    }
+}
+
 /// A chunk ready to store: its bytes, its header and the statistics of its records.
 #[derive(Debug, Clone)]
 pub struct EncodedChunk {
@@ -71,14 +119,7 @@ pub(super) fn expected_bin(pos: i32, flag: u16, raw_cigar: &[u8]) -> u16 {
 /// ```
 pub fn encode(records: &[Record], level: i32) -> Result<EncodedChunk> {
     let mut s: [Vec<u8>; N_STREAMS] = Default::default();
-    let mut stats = ChunkStats {
-        first_pos: i64::MAX,
-        last_pos: i64::MIN,
-        max_end: i64::MIN,
-        mapq_min: u8::MAX,
-        flags_all: u16::MAX,
-        ..Default::default()
-    };
+    let mut stats = ChunkStats::empty();
     let mut prev_pos = 0i64;
     for r in records {
         let (ref_id, pos, flag) = (r.ref_id(), r.pos(), r.flag());
@@ -104,24 +145,9 @@ pub fn encode(records: &[Record], level: i32) -> Result<EncodedChunk> {
         varint::put(&mut s[StreamId::AuxLen as usize], r.aux().len() as u64);
         s[StreamId::Aux as usize].extend_from_slice(r.aux());
 
-        stats.count += 1;
-        stats.first_pos = stats.first_pos.min(pos as i64);
-        stats.last_pos = stats.last_pos.max(pos as i64);
-        stats.max_end = stats.max_end.max(r.end());
-        stats.mapq_min = stats.mapq_min.min(r.mapq());
-        stats.mapq_max = stats.mapq_max.max(r.mapq());
-        stats.flags_all &= flag;
-        stats.flags_any |= flag;
-        stats.unmapped += u64::from(flag & record::flags::UNMAPPED != 0);
-        stats.duplicates += u64::from(flag & record::flags::DUPLICATE != 0);
-        stats.secondary +=
-            u64::from(flag & (record::flags::SECONDARY | record::flags::SUPPLEMENTARY) != 0);
-        stats.bases += r.l_seq() as u64;
-        stats.bam_bytes += 4 + r.as_bytes().len() as u64;
+        stats.add(r);
     }
-    if records.is_empty() {
-        stats = ChunkStats::default();
-    }
+    let stats = stats.finish();
     let n_records = u32::try_from(records.len())
         .map_err(|_| Error::Invalid("too many records for one chunk".into()))?;
 
