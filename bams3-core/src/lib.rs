@@ -10,6 +10,7 @@
 pub mod error;
 pub mod header;
 pub mod record;
+pub mod sam;
 
 pub use error::{Error, Result};
 pub use header::{Header, Reference};
