@@ -18,6 +18,7 @@ pub mod index;
 pub mod metadata;
 pub mod record;
 pub mod region;
+pub mod sam;
 pub mod storage;
 pub mod validate;
 
