@@ -9,6 +9,7 @@
 
 pub mod error;
 pub mod header;
+pub mod legacy;
 pub mod record;
 
 pub use error::{Error, Result};
