@@ -444,3 +444,46 @@ fn unknown_binary_version_is_an_error() {
     let err = decode_chunk(&bytes, &c, &ds).unwrap_err().to_string();
     assert!(err.contains("version"), "{err}");
 }
+
+/// Independent check with noodles: the records, wrapped in an uncompressed BAM stream, are
+/// valid BAM, and noodles' SAM writer prints exactly `expected.sam`.
+#[test]
+fn noodles_reads_records_as_expected_sam() {
+    use noodles_sam::alignment::io::Write as _;
+    for name in ["v02_go", "v02_stdin", "v01_go", "v01_poc"] {
+        let ds = open_fixture(name);
+        let mut bam = b"BAM\x01".to_vec();
+        bam.extend_from_slice(&(ds.header.text.len() as i32).to_le_bytes());
+        bam.extend_from_slice(ds.header.text.as_bytes());
+        bam.extend_from_slice(&(ds.header.references.len() as i32).to_le_bytes());
+        for r in &ds.header.references {
+            bam.extend_from_slice(&(r.name.len() as i32 + 1).to_le_bytes());
+            bam.extend_from_slice(r.name.as_bytes());
+            bam.push(0);
+            bam.extend_from_slice(&(r.length as i32).to_le_bytes());
+        }
+        for (_, recs) in decode_all(name, &ds) {
+            for r in recs {
+                bam.extend_from_slice(&(r.as_bytes().len() as u32).to_le_bytes());
+                bam.extend_from_slice(r.as_bytes());
+            }
+        }
+        let mut reader = noodles_bam::io::Reader::from(&bam[..]);
+        let header = reader.read_header().unwrap();
+        let mut writer = noodles_sam::io::Writer::new(Vec::new());
+        writer.write_header(&header).unwrap();
+        for rec in reader.records() {
+            let rec = rec.unwrap();
+            writer.write_alignment_record(&header, &rec).unwrap();
+        }
+        let got = String::from_utf8(writer.into_inner()).unwrap();
+        let expected = String::from_utf8(read(fixture(name).join("expected.sam"))).unwrap();
+        let body = |s: &str| -> Vec<String> {
+            s.lines()
+                .filter(|l| !l.starts_with('@'))
+                .map(str::to_string)
+                .collect()
+        };
+        assert_eq!(body(&got), body(&expected), "{name}");
+    }
+}
