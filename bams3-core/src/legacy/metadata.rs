@@ -87,9 +87,9 @@ pub fn open(metadata_json: &[u8], header_json: &[u8]) -> Result<LegacyDataset> {
     }
     let duplicates = entries.len() - by_path.len();
     let mut chunks: Vec<LegacyChunk> = by_path.into_values().collect();
+    // `ref_id < 0` sorts the unmapped chunk (-1) after every reference.
     chunks.sort_by(|a, b| {
-        let key = |c: &LegacyChunk| (c.ref_id < 0, c.ref_id, c.start, c.path.clone());
-        key(a).cmp(&key(b))
+        (a.ref_id < 0, a.ref_id, a.start, &a.path).cmp(&(b.ref_id < 0, b.ref_id, b.start, &b.path))
     });
 
     let mut ds = LegacyDataset {
