@@ -14,6 +14,7 @@ pub mod dataset;
 pub mod error;
 pub mod header;
 pub mod input;
+pub mod legacy;
 pub mod index;
 pub mod metadata;
 pub mod record;
