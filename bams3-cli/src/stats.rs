@@ -79,10 +79,22 @@ pub fn run(a: Args) -> Result<()> {
     println!("created:        {} by {}", m.created, m.created_by);
     println!("source:         {} ({})", m.source.file, m.source.format);
     println!("total reads:    {}", s.total_reads);
-    println!("mapped:         {} ({:.2}%)", s.mapped_reads, pct(s.mapped_reads));
-    println!("unmapped:       {} ({:.2}%)", s.unmapped_reads, pct(s.unmapped_reads));
+    println!(
+        "mapped:         {} ({:.2}%)",
+        s.mapped_reads,
+        pct(s.mapped_reads)
+    );
+    println!(
+        "unmapped:       {} ({:.2}%)",
+        s.unmapped_reads,
+        pct(s.unmapped_reads)
+    );
     println!("unplaced:       {}", unplaced);
-    println!("duplicates:     {} ({:.2}%)", s.duplicate_reads, pct(s.duplicate_reads));
+    println!(
+        "duplicates:     {} ({:.2}%)",
+        s.duplicate_reads,
+        pct(s.duplicate_reads)
+    );
     println!("secondary/supp: {}", s.secondary_reads);
     println!("total bases:    {}", s.total_bases);
     println!("chunk size:     {} bp", m.chunk_size);

@@ -21,7 +21,9 @@ fn decompress(stored: &[u8], capacity: usize) -> std::io::Result<Vec<u8>> {
         if d.is_none() {
             *d = Some(zstd::bulk::Decompressor::new()?);
         }
-        d.as_mut().expect("decompressor just set").decompress(stored, capacity)
+        d.as_mut()
+            .expect("decompressor just set")
+            .decompress(stored, capacity)
     })
 }
 

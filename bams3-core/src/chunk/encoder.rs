@@ -60,20 +60,20 @@ impl ChunkStats {
 
     fn add(&mut self, r: &Record) {
         let (pos, flag) = (r.pos(), r.flag());
-            self.count += 1;
-            self.first_pos = self.first_pos.min(pos as i64);
-            self.last_pos = self.last_pos.max(pos as i64);
-            self.max_end = self.max_end.max(r.end());
-            self.mapq_min = self.mapq_min.min(r.mapq());
-            self.mapq_max = self.mapq_max.max(r.mapq());
-            self.flags_all &= flag;
-            self.flags_any |= flag;
-            self.unmapped += u64::from(flag & record::flags::UNMAPPED != 0);
-            self.duplicates += u64::from(flag & record::flags::DUPLICATE != 0);
-            self.secondary +=
-                u64::from(flag & (record::flags::SECONDARY | record::flags::SUPPLEMENTARY) != 0);
-            self.bases += r.l_seq() as u64;
-            self.bam_bytes += 4 + r.as_bytes().len() as u64;
+        self.count += 1;
+        self.first_pos = self.first_pos.min(pos as i64);
+        self.last_pos = self.last_pos.max(pos as i64);
+        self.max_end = self.max_end.max(r.end());
+        self.mapq_min = self.mapq_min.min(r.mapq());
+        self.mapq_max = self.mapq_max.max(r.mapq());
+        self.flags_all &= flag;
+        self.flags_any |= flag;
+        self.unmapped += u64::from(flag & record::flags::UNMAPPED != 0);
+        self.duplicates += u64::from(flag & record::flags::DUPLICATE != 0);
+        self.secondary +=
+            u64::from(flag & (record::flags::SECONDARY | record::flags::SUPPLEMENTARY) != 0);
+        self.bases += r.l_seq() as u64;
+        self.bam_bytes += 4 + r.as_bytes().len() as u64;
     }
 
     fn finish(self) -> Self {
