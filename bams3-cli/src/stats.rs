@@ -60,6 +60,7 @@ pub fn run(a: Args) -> Result<()> {
             "stored_bytes": stored,
             "raw_bam_record_bytes": raw,
             "unplaced_reads": unplaced,
+            "losses": ds.losses(),
             "references": per_ref.iter().filter(|r| r.2 > 0).map(|r| json!({
                 "name": r.0, "length": r.1, "reads": r.2, "chunks": r.3, "stored_bytes": r.4
             })).collect::<Vec<_>>(),
@@ -103,6 +104,9 @@ pub fn run(a: Args) -> Result<()> {
         "stored bytes:   {} ({} level {})",
         stored, m.compression.algorithm, m.compression.level
     );
+    for loss in ds.losses() {
+        println!("lost:           {loss}");
+    }
     println!("references with reads:");
     for r in per_ref.iter().filter(|r| r.2 > 0) {
         println!("  {}\t{}\t{} reads\t{} chunks", r.0, r.1, r.2, r.3);
