@@ -21,8 +21,10 @@ const MAX_CIGAR_OP_LEN: u64 = (1 << 28) - 1;
 /// Largest 1-based position BAM can store (its 0-based field is an `i32`).
 const MAX_POS_1BASED: u64 = 1 << 31;
 
-/// CIGAR op codes that consume query bases (`M`, `I`, `S`, `=`, `X`).
-const CONSUMES_QUERY: [bool; 9] = [true, true, false, false, true, false, false, true, true];
+/// CIGAR op codes that consume query bases (`M`, `I`, `S`, `=`, `X`; not `B`).
+const CONSUMES_QUERY: [bool; 10] = [
+    true, true, false, false, true, false, false, true, true, false,
+];
 
 /// BAM op code of a soft clip.
 const OP_SOFT_CLIP: u32 = 4;
@@ -100,7 +102,8 @@ pub(super) fn parse_line(
         flag |= flags::UNMAPPED;
     }
 
-    if !cigar.is_empty() {
+    // SEQ `*` with a CIGAR is legal (the bases are simply not stored).
+    if !cigar.is_empty() && !seq.is_empty() {
         let qlen: u64 = cigar
             .iter()
             .filter(|&&op| CONSUMES_QUERY[(op & 0xf) as usize])
@@ -391,9 +394,11 @@ fn parse_tag(field: &[u8], aux: &mut Vec<u8>) -> std::result::Result<(), String>
         return Err(bad_shape());
     }
     let (tag, ty, value) = (&field[..2], field[3], &field[5..]);
-    if !tag[0].is_ascii_alphabetic() || !tag[1].is_ascii_alphanumeric() {
+    // The spec wants [A-Za-z][A-Za-z0-9], but htslib stores any two characters and its own
+    // test data uses names like `A!`; only reject what BAM cannot hold sensibly.
+    if !tag.iter().all(u8::is_ascii_graphic) {
         return Err(format!(
-            "tag name '{}' must be a letter followed by a letter or digit",
+            "tag name '{}' must be two printable characters",
             show(tag)
         ));
     }
@@ -410,12 +415,13 @@ fn parse_tag(field: &[u8], aux: &mut Vec<u8>) -> std::result::Result<(), String>
             aux.push(b'A');
             aux.push(value[0]);
         }
-        b'i' => {
+        // `I` is not in the spec, but htslib (and older tools' output) accepts it.
+        b'i' | b'I' => {
             let v = parse_int(
                 value,
                 i32::MIN as i64,
                 u32::MAX as i64,
-                &format!("tag {tag_s}:i:"),
+                &format!("tag {tag_s}:{}:", ty as char),
             )?;
             push_smallest_int(aux, v, value.first() == Some(&b'-'));
         }

@@ -51,7 +51,21 @@ impl<R: BufRead> Reader<R> {
             if text.last() != Some(&b'\n') {
                 text.push(b'\n');
             }
-            if let Err(e) = std::str::from_utf8(&text[before..]) {
+            // htslib refuses header lines that are not `@` + two letters, then a tab or the end
+            // of the line (a bare `@CO` is fine).
+            let line = &text[before..];
+            let body = line.strip_suffix(b"\n").unwrap_or(line);
+            let body = body.strip_suffix(b"\r").unwrap_or(body);
+            if body.len() < 3
+                || !body[1..3].iter().all(u8::is_ascii_alphabetic)
+                || body.get(3).is_some_and(|&c| c != b'\t')
+            {
+                return Err(Error::corrupt(
+                    format!("SAM header line {line_no}"),
+                    "expected '@' and a two-letter record type followed by a tab",
+                ));
+            }
+            if let Err(e) = std::str::from_utf8(line) {
                 return Err(Error::corrupt(
                     format!("SAM header line {line_no}"),
                     format!("not valid UTF-8 ({e})"),
