@@ -318,9 +318,9 @@ mod samtools_tests {
             B3:B:s,-32768,32767\tB4:B:S,65535\tB5:B:i,-2147483648,2147483647\t\
             B6:B:I,4294967295,0\tB7:B:f,0.1,1e20,-3e-05,0\n\
             strings\t4\t*\t0\t0\t*\t*\t0\t0\t*\t*\tZ0:Z:\tZ1:Z:a b:c\tH0:H:\tH1:H:0aFF\tA0:A:~\n\
-            cgin\t0\tchr1\t10\t60\t4S3N\t*\t0\t0\tACGT\t*\tXA:i:1\tCG:B:I,48,48\tXB:i:2\n\
+            cgin\t0\tchr1\t10\t60\t4S3N\t*\t0\t0\tACGT\t*\tXA:i:1\tCG:B:I,32,34,32\tXB:i:2\n\
             cgshort\t0\tchr1\t10\t60\t4S3N\t*\t0\t0\tACGT\t*\tCG:B:I,64\n\
-            cgz\t0\tchr1\t10\t60\t4S3N\t*\t0\t0\tACGT\t*\tCG:Z:x\tCG:B:I,48,48\n";
+            cgz\t0\tchr1\t10\t60\t4S3N\t*\t0\t0\tACGT\t*\tCG:Z:x\tCG:B:I,32,34,32\n";
         let file = TempFile::new("corner.sam", sam.as_bytes());
         let view = samtools(&["view", file.path()]);
         let bam = samtools(&["view", "-b", "--no-PG", file.path()]);

@@ -102,24 +102,12 @@ pub(super) fn parse_line(
         flag |= flags::UNMAPPED;
     }
 
-    // SEQ `*` with a CIGAR is legal (the bases are simply not stored).
-    if !cigar.is_empty() && !seq.is_empty() {
-        let qlen: u64 = cigar
-            .iter()
-            .filter(|&&op| CONSUMES_QUERY[(op & 0xf) as usize])
-            .map(|&op| (op >> 4) as u64)
-            .sum();
-        if qlen != seq.len() as u64 {
-            return Err(fail(format!(
-                "CIGAR covers {qlen} query bases but SEQ has {}",
-                seq.len()
-            )));
-        }
-    }
-
+    check_query_len(&cigar, seq.len(), "CIGAR").map_err(fail)?;
     // A SAM line may already carry BAM's long-CIGAR convention; htslib resolves it on input.
-    if ref_id >= 0 && pos >= 0 {
-        take_cg_tag(&mut cigar, &mut aux, seq.len()).map_err(fail)?;
+    // htslib does not re-check the resolved CIGAR against SEQ; we do, since such a record
+    // cannot be read back.
+    if ref_id >= 0 && pos >= 0 && take_cg_tag(&mut cigar, &mut aux, seq.len()).map_err(fail)? {
+        check_query_len(&cigar, seq.len(), "CIGAR from the CG tag").map_err(fail)?;
     }
 
     let cigar_bytes: Vec<u8> = cigar.iter().flat_map(|op| op.to_le_bytes()).collect();
@@ -176,6 +164,34 @@ pub(super) fn parse_line(
         buf.extend_from_slice(&cigar_bytes);
     }
     Record::from_bytes(buf).map_err(|e| fail(format!("internal encoding error: {e}")))
+}
+
+/// Checks that `cigar` consumes exactly `l_seq` query bases. SEQ `*` (no bases) goes with any
+/// CIGAR: the bases are simply not stored.
+fn check_query_len(cigar: &[u32], l_seq: usize, what: &str) -> std::result::Result<(), String> {
+    if let Some(op) = cigar
+        .iter()
+        .find(|&&op| op & 0xf >= CONSUMES_QUERY.len() as u32)
+    {
+        return Err(format!(
+            "{what} has the invalid operation code {}",
+            op & 0xf
+        ));
+    }
+    if cigar.is_empty() || l_seq == 0 {
+        return Ok(());
+    }
+    let qlen: u64 = cigar
+        .iter()
+        .filter(|&&op| CONSUMES_QUERY[(op & 0xf) as usize])
+        .map(|&op| (op >> 4) as u64)
+        .sum();
+    if qlen != l_seq as u64 {
+        return Err(format!(
+            "{what} covers {qlen} query bases but SEQ has {l_seq}"
+        ));
+    }
+    Ok(())
 }
 
 /// Printable, length-limited rendering of input bytes for error messages.
@@ -556,17 +572,17 @@ fn parse_array(value: &[u8], aux: &mut Vec<u8>, tag: &str) -> std::result::Resul
 
 /// htslib's `bam_tag2cigar`: when the CIGAR is the long-CIGAR placeholder (first op a soft clip
 /// of the whole read) and the first `CG` tag is a `B:I`/`B:i` array at least as long, the array
-/// becomes the CIGAR and the tag is removed.
+/// becomes the CIGAR and the tag is removed. Returns whether it did.
 fn take_cg_tag(
     cigar: &mut Vec<u32>,
     aux: &mut Vec<u8>,
     l_seq: usize,
-) -> std::result::Result<(), String> {
+) -> std::result::Result<bool, String> {
     let Some(&first) = cigar.first() else {
-        return Ok(());
+        return Ok(false);
     };
     if first & 0xf != OP_SOFT_CLIP || (first >> 4) as usize != l_seq {
-        return Ok(());
+        return Ok(false);
     }
     let mut found = None;
     for field in AuxIter::new(aux) {
@@ -580,19 +596,19 @@ fn take_cg_tag(
         }
     }
     let Some((start, end)) = found else {
-        return Ok(());
+        return Ok(false);
     };
     let words = &aux[start + 8..end];
     let n = words.len() / 4;
     if n < cigar.len() || n >= 1 << 29 {
-        return Ok(());
+        return Ok(false);
     }
     *cigar = words
         .chunks_exact(4)
         .map(|w| u32::from_le_bytes([w[0], w[1], w[2], w[3]]))
         .collect();
     aux.drain(start..end);
-    Ok(())
+    Ok(true)
 }
 
 #[cfg(test)]
@@ -720,13 +736,67 @@ mod tests {
         );
     }
 
+    /// Random byte mutations of valid lines must give `Ok` or `Err`, never a panic, and what
+    /// parses must format and re-parse to the same text.
+    #[test]
+    fn mutated_lines_never_panic() {
+        let h = header();
+        let seeds: [&[u8]; 3] = [
+            b"r1\t99\tchr1\t100\t60\t2M1I1M\t=\t200\t150\tACGT\tIIII\tNM:i:1\tXB:B:s,-1,2",
+            b"r2\t4\t*\t0\t0\t*\tchr2\t5\t-1\tAC\t*\tXF:f:1.5\tXH:H:0AFF\tXZ:Z:ab c",
+            b"r3\t0\tchr1\t10\t60\t4S3N\t*\t0\t0\tACGT\t*\tCG:B:I,48,48\tXA:A:q",
+        ];
+        let alphabet = b"\t:,*=-+0123456789.eEMIDNSHPXBAZHfiIcCsSq\\x00\\xff@ ";
+        let mut state: u64 = 0x9e37_79b9_7f4a_7c15;
+        let mut next = move || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        };
+        let (mut ok, mut bad) = (0, 0);
+        for _ in 0..20_000 {
+            let mut line = seeds[next() as usize % seeds.len()].to_vec();
+            for _ in 0..1 + next() % 3 {
+                let at = next() as usize % (line.len() + 1);
+                let c = alphabet[next() as usize % alphabet.len()];
+                match next() % 3 {
+                    0 if at < line.len() => line[at] = c,
+                    1 if at < line.len() => {
+                        line.remove(at);
+                    }
+                    _ => line.insert(at, c),
+                }
+            }
+            match parse_record(&line, &h) {
+                Err(_) => bad += 1,
+                Ok(rec) => {
+                    ok += 1;
+                    let mut once = Vec::new();
+                    crate::sam::format_record(&rec, &h, &mut once).unwrap();
+                    let again = parse_record(&once[..once.len() - 1], &h).unwrap();
+                    let mut twice = Vec::new();
+                    crate::sam::format_record(&again, &h, &mut twice).unwrap();
+                    assert_eq!(once, twice, "{}", String::from_utf8_lossy(&line));
+                }
+            }
+        }
+        assert!(ok > 1000 && bad > 1000, "ok {ok}, bad {bad}");
+    }
+
     #[test]
     fn cg_tag_in_sam_input_is_resolved_like_htslib() {
-        let r = parse("r\t0\tchr1\t1\t60\t4S3N\t*\t0\t0\tACGT\t*\tCG:B:I,48,48\tNM:i:0").unwrap();
-        // Two real ops fit in the CIGAR field, so no placeholder is written back.
-        assert_eq!(r.n_cigar_op(), 2);
-        assert_eq!(r.raw_cigar(), b"\x30\0\0\0\x30\0\0\0");
+        let r =
+            parse("r\t0\tchr1\t1\t60\t4S3N\t*\t0\t0\tACGT\t*\tCG:B:I,32,34,32\tNM:i:0").unwrap();
+        // Three real ops fit in the CIGAR field, so no placeholder is written back.
+        assert_eq!(r.n_cigar_op(), 3);
+        assert_eq!(r.raw_cigar(), b"\x20\0\0\0\x22\0\0\0\x20\0\0\0");
         assert_eq!(r.aux(), b"NMC\0");
         assert_eq!(r.bin(), reg2bin(0, 6));
+        let e = err("r\t0\tchr1\t1\t60\t4S3N\t*\t0\t0\tACGT\t*\tCG:B:I,32,47");
+        assert!(e.contains("invalid operation code 15"), "{e}");
+        // htslib would accept a CG CIGAR that disagrees with SEQ; we do not.
+        let e = err("r\t0\tchr1\t1\t60\t4S3N\t*\t0\t0\tACGT\t*\tCG:B:I,48,48");
+        assert!(e.contains("CIGAR from the CG tag covers 6"), "{e}");
     }
 }
