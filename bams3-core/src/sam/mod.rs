@@ -5,10 +5,12 @@
 //! for the same bytes. That keeps SAM → BAMS3 → BAM and BAM → BAMS3 → SAM interchangeable with
 //! the samtools route, which is what users compare us against.
 //!
-//! Where htslib merely warns and rewrites a record (an `RNAME` missing from the header becomes
-//! unmapped), this module refuses the line instead: silently changing alignments is not
-//! lossless. Normalisations that the BAM format itself forces (unplaced reads get the unmapped
-//! flag, long CIGARs move to a `CG` tag) are applied exactly as htslib applies them.
+//! htslib's record normalisations are applied exactly as it applies them, because BAM readers
+//! rely on them and byte identity with samtools is the point: `POS` 0 clears `RNAME`, `PNEXT` 0
+//! clears `RNEXT`, unplaced reads and reads without a CIGAR get the unmapped flag, and CIGARs
+//! longer than 65,535 operations move to a `CG` tag. Where htslib instead guesses at broken
+//! input (an `RNAME` missing from the header becomes "unmapped", `.` in SEQ becomes `N`, junk
+//! after a number is ignored, an empty number is 0), this module refuses the line with an error.
 //!
 //! ```
 //! use bams3_core::{sam, Header};
@@ -301,6 +303,9 @@ mod samtools_tests {
         let sam = "@HD\tVN:1.6\n@SQ\tSN:chr1\tLN:100000\n@SQ\tSN:chr2\tLN:5000\n\
             pos0\t0\tchr1\t0\t60\t4M\t*\t0\t0\tACGT\tIIII\n\
             unplaced\t0\t*\t0\t0\t*\t*\t0\t0\tACGT\t*\n\
+            pos0mate\t0\tchr1\t0\t60\t4M\t=\t10\t0\tACGT\tIIII\n\
+            pnext0\t1\tchr1\t5\t60\t4M\tchr2\t0\t0\tACGT\tIIII\n\
+            pnext0eq\t1\tchr1\t5\t60\t4M\t=\t0\t0\tACGT\tIIII\n\
             nocigar\t0\tchr1\t5\t60\t*\tchr2\t7\t0\tACGT\t*\n\
             iupac\t16\tchr1\t5\t0\t16M\t=\t5\t-3\t=ACMGRSVTWYHKDBN\t!\"#$%&'()*+,-./0\n\
             lower\t0\tchr2\t4999\t255\t1S1M2I\tchr1\t1\t0\tacgn\t*\n\

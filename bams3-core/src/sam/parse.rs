@@ -77,14 +77,24 @@ pub(super) fn parse_line(
     let mut flag = parse_uint(flag, u16::MAX as u64, "FLAG").map_err(fail)? as u16;
     let mut ref_id = parse_ref(rname, lookup, "RNAME").map_err(fail)?;
     let pos = parse_pos(pos, "POS").map_err(fail)?;
+    // htslib's normalisations, which `samtools view -b` applies to every record (mostly with
+    // a warning) and which BAM readers expect: a read at POS 0 cannot be placed, an unplaced
+    // read is unmapped, a mapped read needs a CIGAR, and a mate at PNEXT 0 is unplaced. The
+    // order matters: RNEXT `=` copies the RNAME as normalised.
+    if pos < 0 && ref_id >= 0 {
+        ref_id = -1;
+    }
     let mapq = parse_uint(mapq, u8::MAX as u64, "MAPQ").map_err(fail)? as u8;
     let mut cigar = parse_cigar(cigar).map_err(fail)?;
-    let next_ref_id = if rnext == b"=" {
+    let mut next_ref_id = if rnext == b"=" {
         ref_id
     } else {
         parse_ref(rnext, lookup, "RNEXT").map_err(fail)?
     };
     let next_pos = parse_pos(pnext, "PNEXT").map_err(fail)?;
+    if next_pos < 0 && next_ref_id >= 0 {
+        next_ref_id = -1;
+    }
     let tlen = parse_int(tlen, i32::MIN as i64, i32::MAX as i64, "TLEN").map_err(fail)? as i32;
     let seq = parse_seq(seq).map_err(fail)?;
     let qual = parse_qual(qual, seq.len()).map_err(fail)?;
@@ -93,11 +103,6 @@ pub(super) fn parse_line(
         parse_tag(field, &mut aux).map_err(fail)?;
     }
 
-    // htslib's normalisations, which `samtools view -b` applies to every record: a read at
-    // POS 0 cannot be placed, an unplaced read is unmapped, and a mapped read needs a CIGAR.
-    if pos < 0 && ref_id >= 0 {
-        ref_id = -1;
-    }
     if ref_id < 0 || cigar.is_empty() {
         flag |= flags::UNMAPPED;
     }
@@ -505,14 +510,11 @@ fn push_smallest_int(aux: &mut Vec<u8>, v: i64, negative_text: bool) {
     }
 }
 
-/// A float as htslib reads it: `strtod` to `double`, then rounded to `float`.
+/// A float as htslib reads it: `strtod` to `double`, then rounded to `float` (rounding once
+/// to `f32` directly could differ in the last bit). Unlike `strtod`, an empty value, leading
+/// blanks or trailing junk are errors, not 0 or ignored.
 fn parse_float(value: &[u8]) -> Option<f32> {
     let s = std::str::from_utf8(value).ok()?;
-    // Rust also accepts forms strtod would read differently ("infinity" is fine, "_" is not
-    // accepted anyway); an empty value is not a number.
-    if s.is_empty() || s.starts_with(|c: char| c.is_whitespace()) {
-        return None;
-    }
     s.parse::<f64>().ok().map(|d| d as f32)
 }
 
@@ -526,11 +528,17 @@ fn parse_array(value: &[u8], aux: &mut Vec<u8>, tag: &str) -> std::result::Resul
             show(value)
         ));
     };
+    if !b"cCsSiIf".contains(&sub) {
+        return Err(format!(
+            "tag {tag}:B: has the unknown subtype '{}' (expected one of cCsSiIf)",
+            sub.escape_ascii()
+        ));
+    }
     let values: Vec<&[u8]> = parts.collect();
     aux.push(b'B');
     aux.push(sub);
     aux.extend_from_slice(&(values.len() as u32).to_le_bytes());
-    let name = format!("tag {tag}:B:{} element", sub.escape_ascii());
+    let name = format!("tag {tag}:B:{} element", sub as char);
     for v in values {
         match sub {
             b'c' => aux.push(parse_int(v, i8::MIN as i64, i8::MAX as i64, &name)? as i8 as u8),
@@ -547,27 +555,14 @@ fn parse_array(value: &[u8], aux: &mut Vec<u8>, tag: &str) -> std::result::Resul
             b'I' => aux.extend_from_slice(
                 &(parse_int(v, 0, u32::MAX as i64, &name)? as u32).to_le_bytes(),
             ),
-            b'f' => {
+            _ => {
                 let f = parse_float(v)
                     .ok_or_else(|| format!("{name} '{}' is not a number", show(v)))?;
                 aux.extend_from_slice(&f.to_le_bytes());
             }
-            _ => {
-                return Err(format!(
-                    "tag {tag}:B: has the unknown subtype '{}' (expected one of cCsSiIf)",
-                    sub.escape_ascii()
-                ))
-            }
         }
     }
-    if sub == b'f' || b"cCsSiI".contains(&sub) {
-        Ok(())
-    } else {
-        Err(format!(
-            "tag {tag}:B: has the unknown subtype '{}' (expected one of cCsSiIf)",
-            sub.escape_ascii()
-        ))
-    }
+    Ok(())
 }
 
 /// htslib's `bam_tag2cigar`: when the CIGAR is the long-CIGAR placeholder (first op a soft clip
