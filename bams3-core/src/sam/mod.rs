@@ -318,7 +318,7 @@ mod samtools_tests {
             b0:i:-2147483648\tb1:i:255\tb2:i:256\n\
             floats\t4\t*\t0\t0\t*\t*\t0\t0\t*\t*\tf0:f:0\tf1:f:-0\tf2:f:3.14159265\t\
             f3:f:1e-10\tf4:f:1e38\tf5:f:0.1\tf6:f:123456789\tf7:f:inf\tf8:f:-1.5E+3\t\
-            f9:f:0.0001\tfa:f:0.00001\tfb:f:999999.5\tfc:f:16777217\n\
+            f9:f:0.0001\tfa:f:0.00001\tfb:f:999999.5\tfc:f:16777217\tfd:f:nan\tfe:f:-nan\tff:f:1e-40\tfg:f:-inf\n\
             arrays\t4\t*\t0\t0\t*\t*\t0\t0\t*\t*\tB0:B:c\tB1:B:c,-128,127\tB2:B:C,0,255\t\
             B3:B:s,-32768,32767\tB4:B:S,65535\tB5:B:i,-2147483648,2147483647\t\
             B6:B:I,4294967295,0\tB7:B:f,0.1,1e20,-3e-05,0\n\

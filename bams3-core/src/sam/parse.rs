@@ -74,7 +74,7 @@ pub(super) fn parse_line(
     let fail = |detail: String| format!("read '{}': {detail}", show(qname));
 
     parse_qname(qname)?;
-    let mut flag = parse_uint(flag, u16::MAX as u64, "FLAG").map_err(fail)? as u16;
+    let mut flag = parse_flag(flag).map_err(fail)?;
     let mut ref_id = parse_ref(rname, lookup, "RNAME").map_err(fail)?;
     let pos = parse_pos(pos, "POS").map_err(fail)?;
     // htslib's normalisations, which `samtools view -b` applies to every record (mostly with
@@ -232,13 +232,12 @@ fn parse_qname(qname: &[u8]) -> std::result::Result<(), String> {
 
 /// A decimal number without sign, at most `max`.
 fn parse_uint(field: &[u8], max: u64, name: &str) -> std::result::Result<u64, String> {
-    let digits = field.strip_prefix(b"+").unwrap_or(field);
     let bad = || format!("{name} '{}' is not a number from 0 to {max}", show(field));
-    if digits.is_empty() || !digits.iter().all(u8::is_ascii_digit) {
+    if field.is_empty() || !field.iter().all(u8::is_ascii_digit) {
         return Err(bad());
     }
     let mut n: u64 = 0;
-    for &d in digits {
+    for &d in field {
         n = n
             .checked_mul(10)
             .and_then(|n| n.checked_add((d - b'0') as u64))
@@ -246,6 +245,19 @@ fn parse_uint(field: &[u8], max: u64, name: &str) -> std::result::Result<u64, St
             .ok_or_else(bad)?;
     }
     Ok(n)
+}
+
+/// FLAG, in decimal as the spec says. htslib reads `0x..` as hex and a leading `0` as octal;
+/// rather than pick one reading of `010`, a leading zero is refused.
+fn parse_flag(field: &[u8]) -> std::result::Result<u16, String> {
+    if field.len() > 1 && field[0] == b'0' {
+        return Err(format!(
+            "FLAG '{}' has a leading zero (htslib would read it as octal or hex, the SAM \
+             spec as decimal); write it in plain decimal",
+            show(field)
+        ));
+    }
+    Ok(parse_uint(field, u16::MAX as u64, "FLAG")? as u16)
 }
 
 /// A decimal number with optional sign, in `min..=max`.
@@ -680,6 +692,13 @@ mod tests {
             ("r\t0\tchr1\t1\t60\t4M\t*\t0\t0\tACGT", "11"),
             ("r\tx\tchr1\t1\t60\t4M\t*\t0\t0\tACGT\t*", "FLAG"),
             ("r\t70000\tchr1\t1\t60\t4M\t*\t0\t0\tACGT\t*", "FLAG"),
+            ("r\t010\tchr1\t1\t60\t4M\t*\t0\t0\tACGT\t*", "leading zero"),
+            ("r\t0x10\tchr1\t1\t60\t4M\t*\t0\t0\tACGT\t*", "leading zero"),
+            ("r\t+4\tchr1\t1\t60\t4M\t*\t0\t0\tACGT\t*", "FLAG"),
+            ("r\t\tchr1\t1\t60\t4M\t*\t0\t0\tACGT\t*", "FLAG"),
+            ("r\t0\tchr1\t1\t60\t4M\t*\t0\t0\tACGT\t*\tNM:i:++5", "NM:i:"),
+            ("r\t0\tchr1\t1\t60\t4M\t*\t0\t0\tACGT\t*\tNM:i:5x", "NM:i:"),
+            ("r\t0\tchr1\t1\t60\t4M\t*\t0\t0\tA.GT\t*", "SEQ"),
             ("r\t0\tchrX\t1\t60\t4M\t*\t0\t0\tACGT\t*", "RNAME 'chrX'"),
             ("r\t0\tchr1\t-1\t60\t4M\t*\t0\t0\tACGT\t*", "POS"),
             ("r\t0\tchr1\t1\t256\t4M\t*\t0\t0\tACGT\t*", "MAPQ"),

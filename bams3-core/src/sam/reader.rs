@@ -78,8 +78,13 @@ impl<R: BufRead> Reader<R> {
         let header = Header::from_sam_text(&text)?;
         let mut ref_index = HashMap::with_capacity(header.references.len());
         for (i, r) in header.references.iter().enumerate() {
-            // Like htslib, the first @SQ line with a given name wins.
-            ref_index.entry(r.name.as_bytes().to_vec()).or_insert(i);
+            // htslib refuses duplicate names too: records could not say which one they mean.
+            if ref_index.insert(r.name.as_bytes().to_vec(), i).is_some() {
+                return Err(Error::corrupt(
+                    "SAM header",
+                    format!("reference '{}' has more than one @SQ line", r.name),
+                ));
+            }
         }
         Ok(Reader {
             inner,
@@ -191,6 +196,19 @@ mod tests {
         let r = Reader::new("@SQ\tSN:c\tLN:9\r\n".as_bytes()).unwrap();
         assert_eq!(r.header().text, "@SQ\tSN:c\tLN:9\r\n");
         assert_eq!(r.header().references[0].name, "c");
+    }
+
+    #[test]
+    fn bad_headers_are_refused() {
+        let dup = "@SQ\tSN:c\tLN:9\n@SQ\tSN:c\tLN:10\n";
+        let e = Reader::new(dup.as_bytes()).err().unwrap().to_string();
+        assert!(e.contains("'c'"), "{e}");
+        let e = Reader::new("@HD\tVN:1.6\n@CO  spaces\n".as_bytes())
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(e.contains("line 2"), "{e}");
+        assert!(Reader::new("@CO\n@SQ\tSN:c\tLN:9\n".as_bytes()).is_ok());
     }
 
     #[test]
