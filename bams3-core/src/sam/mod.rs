@@ -243,6 +243,20 @@ mod samtools_tests {
                     first_difference(&records, &want_records)
                 ));
             }
+            // The same file with CRLF line ends must read identically (index_dos.sam already has
+            // them, and matches samtools as it is).
+            let crlf: Vec<u8> = bytes
+                .split_inclusive(|&c| c == b'\n')
+                .flat_map(|l| match l.strip_suffix(b"\n") {
+                    Some(body) if !body.ends_with(b"\r") => [body, b"\r\n"].concat(),
+                    _ => l.to_vec(),
+                })
+                .collect();
+            match ours(&crlf) {
+                Ok((_, r)) if r == records => {}
+                Ok(_) => diffs.push("CRLF version reads differently".into()),
+                Err(e) => diffs.push(format!("CRLF version fails: {e}")),
+            }
             match (diffs.is_empty(), listed(DIFFER, path)) {
                 (true, false) => matched += 1,
                 (false, true) => used.push(path),
