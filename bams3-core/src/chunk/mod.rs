@@ -8,7 +8,7 @@
 mod decoder;
 mod encoder;
 
-pub use decoder::{Alignment, AlignmentCursor, ChunkData, RecordCursor};
+pub use decoder::{Alignment, AlignmentCursor, ChunkData, OwnedRecords, RecordCursor};
 pub use encoder::{encode, ChunkStats, EncodedChunk};
 
 use serde::{Deserialize, Serialize};
