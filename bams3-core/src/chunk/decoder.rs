@@ -1,8 +1,10 @@
 //! Checking a chunk and rebuilding records from its field streams.
 
 use super::encoder::expected_bin;
-use super::{ChunkHeader, Fields, StreamId, StreamInfo, CODEC_RAW, CODEC_ZSTD, N_STREAMS};
-use crate::codec::varint;
+use super::{
+    ChunkHeader, Fields, StreamId, StreamInfo, CODEC_RANS1, CODEC_RAW, CODEC_ZSTD, N_STREAMS,
+};
+use crate::codec::{rans, varint};
 use crate::record::{Record, FIXED_LEN};
 use crate::{Error, Result};
 
@@ -45,6 +47,8 @@ pub fn decode_stream(info: &StreamInfo, stored: &[u8], what: &str) -> Result<Vec
         CODEC_RAW => stored.to_vec(),
         CODEC_ZSTD => decompress(stored, info.raw_len as usize)
             .map_err(|e| Error::corrupt(what, format!("stream '{id}': zstd: {e}")))?,
+        CODEC_RANS1 => rans::decode(stored, info.raw_len as usize)
+            .map_err(|e| Error::corrupt(what, format!("stream '{id}': rANS: {}", e.0)))?,
         c => {
             return Err(Error::corrupt(
                 what,
