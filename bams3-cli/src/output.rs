@@ -34,7 +34,7 @@ impl RecordSink {
     pub fn sam(path: Option<&str>, header: &Header, with_header: bool) -> Result<Self> {
         let mut out = open_stream(path)?;
         if with_header {
-            out.write_all(header.text.as_bytes())?;
+            out.write_all(header.sam_text().as_bytes())?;
         }
         Ok(RecordSink::Sam {
             out,

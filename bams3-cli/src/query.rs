@@ -69,7 +69,7 @@ pub fn run(a: Args) -> Result<()> {
     };
     if a.header_only {
         let mut out = open_stream(a.output.as_deref())?;
-        out.write_all(ds.header().text.as_bytes())?;
+        out.write_all(ds.header().sam_text().as_bytes())?;
         out.flush()?;
         return Ok(());
     }

@@ -34,10 +34,11 @@ pub struct Header {
 
 impl Header {
     /// Parses the references out of SAM header text (the `SN` and `LN` of each `@SQ` line).
+    /// An `@SQ` line without `SN` is ignored, as samtools ignores it (it stays in the text).
     pub fn from_sam_text(text: &str) -> Result<Header> {
         let mut references = Vec::new();
         for (i, line) in text.lines().enumerate() {
-            if !line.starts_with("@SQ\t") {
+            if !line.starts_with("@SQ\t") || !line.split('\t').any(|f| f.starts_with("SN:")) {
                 continue;
             }
             let mut name = None;
@@ -63,6 +64,53 @@ impl Header {
             text: text.to_string(),
             references,
         })
+    }
+
+    /// Index of the reference defined by the `n`-th `@SQ` line of the text (counting only
+    /// lines with an `SN`, as [`Header::from_sam_text`] does).
+    pub fn reference_index_of_sq_line(&self, n: usize) -> Option<usize> {
+        let line = self
+            .text
+            .lines()
+            .filter(|l| l.starts_with("@SQ\t") && l.split('\t').any(|f| f.starts_with("SN:")))
+            .nth(n)?;
+        let name = line.split('\t').find_map(|f| f.strip_prefix("SN:"))?;
+        self.reference_index(name)
+    }
+
+    /// The header as `samtools view -h` prints it: the text, plus an `@SQ` line for every
+    /// reference the text does not declare (BAM files may keep references only in their binary
+    /// list, and htslib then writes the lines itself).
+    pub fn sam_text(&self) -> String {
+        let declared: std::collections::HashSet<&str> = self
+            .text
+            .lines()
+            .filter(|l| l.starts_with("@SQ\t"))
+            .filter_map(|l| l.split('\t').find_map(|f| f.strip_prefix("SN:")))
+            .collect();
+        let missing: Vec<&Reference> = self
+            .references
+            .iter()
+            .filter(|r| !declared.contains(r.name.as_str()))
+            .collect();
+        if missing.is_empty() {
+            return self.text.clone();
+        }
+        let mut out = String::with_capacity(self.text.len() + 32 * missing.len());
+        let mut lines = self.text.lines().peekable();
+        // htslib keeps @HD first and puts the generated @SQ lines right after it.
+        if let Some(hd) = lines.next_if(|l| l.starts_with("@HD")) {
+            out.push_str(hd);
+            out.push('\n');
+        }
+        for r in missing {
+            out.push_str(&format!("@SQ\tSN:{}\tLN:{}\n", r.name, r.length));
+        }
+        for l in lines {
+            out.push_str(l);
+            out.push('\n');
+        }
+        out
     }
 
     /// Index of the reference called `name`.

@@ -15,7 +15,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::thread::JoinHandle;
 
-use crossbeam_channel::{bounded, Receiver, Sender};
+use crossbeam_channel::{bounded, unbounded, Receiver, Sender};
 
 use super::names::chunk_key;
 use crate::chunk;
@@ -72,12 +72,34 @@ impl WriteOptions {
                 self.level
             )));
         }
-        if self.part_bytes == 0 || self.memory < self.part_bytes {
-            return Err(Error::Invalid(
-                "memory budget must be at least one part".into(),
-            ));
+        if self.part_bytes < 4096 {
+            return Err(Error::Invalid("part size must be at least 4K".into()));
+        }
+        let min = self.overhead() + 4 * self.part_bytes;
+        if self.memory < min {
+            return Err(Error::Invalid(format!(
+                "memory budget {} is too small for {} threads and {}-byte parts: at least {} (about {}M) is needed",
+                self.memory,
+                self.threads,
+                self.part_bytes,
+                min,
+                min.div_ceil(1 << 20)
+            )));
         }
         Ok(())
+    }
+
+    /// Memory the pipeline needs besides buffered records: parts queued and being encoded
+    /// (records, their streams and the compressed object, about 3x the part), and the input
+    /// decoder's buffers.
+    fn overhead(&self) -> usize {
+        let in_flight = 2 * self.threads.max(1) + 1;
+        in_flight * 3 * self.part_bytes + (16 << 20)
+    }
+
+    /// What is left of the budget for records waiting in bins.
+    fn buffer_budget(&self) -> usize {
+        self.memory.saturating_sub(self.overhead())
     }
 }
 
@@ -95,7 +117,10 @@ type BinKey = (u32, i64);
 
 struct BinBuf {
     records: Vec<Record>,
+    /// BAM-encoded size of `records`.
     bytes: usize,
+    /// Memory held by `records`.
+    mem: usize,
     /// Whether `records` are already in [`sort_key`] order.
     sorted: bool,
 }
@@ -129,6 +154,7 @@ pub struct DatasetWriter {
     bins: BTreeMap<BinKey, BinBuf>,
     next_part: BTreeMap<BinKey, u32>,
     buffered: usize,
+    budget: usize,
     sorted: bool,
     last: (u32, i64),
     jobs: Option<Sender<Job>>,
@@ -146,8 +172,11 @@ impl DatasetWriter {
             return Err(Error::AlreadyExists(storage.root()));
         }
         let threads = opts.threads.max(1);
+        let budget = opts.buffer_budget();
         let (job_tx, job_rx) = bounded::<Job>(threads);
-        let (res_tx, res_rx) = bounded(threads * 4 + 16);
+        // Unbounded: entries are small, and a bounded results channel could deadlock with the
+        // main thread blocked on a full job channel while workers wait to report.
+        let (res_tx, res_rx) = unbounded();
         let workers = (0..threads)
             .map(|_| {
                 let rx = job_rx.clone();
@@ -172,6 +201,7 @@ impl DatasetWriter {
             bins: BTreeMap::new(),
             next_part: BTreeMap::new(),
             buffered: 0,
+            budget,
             sorted: true,
             last: (0, i64::MIN),
             jobs: Some(job_tx),
@@ -217,9 +247,12 @@ impl DatasetWriter {
             }
         }
         let size = record.as_bytes().len() + 4;
+        // In memory a record also costs its Vec and the allocator's bookkeeping.
+        let mem = size + 44;
         let bin = self.bins.entry(key).or_insert_with(|| BinBuf {
             records: Vec::new(),
             bytes: 0,
+            mem: 0,
             sorted: true,
         });
         if let Some(prev) = bin.records.last() {
@@ -229,15 +262,16 @@ impl DatasetWriter {
         }
         bin.records.push(record);
         bin.bytes += size;
-        self.buffered += size;
+        bin.mem += mem;
+        self.buffered += mem;
         if bin.bytes >= self.opts.part_bytes {
             self.flush_bin(key)?;
         }
-        while self.buffered > self.opts.memory {
+        while self.buffered > self.budget {
             let largest = self
                 .bins
                 .iter()
-                .max_by_key(|(_, b)| b.bytes)
+                .max_by_key(|(_, b)| b.mem)
                 .map(|(k, _)| *k);
             match largest {
                 Some(k) => self.flush_bin(k)?,
@@ -260,7 +294,7 @@ impl DatasetWriter {
         let Some(mut bin) = self.bins.remove(&key) else {
             return Ok(());
         };
-        self.buffered -= bin.bytes;
+        self.buffered -= bin.mem;
         // Sorted input keeps its own order (what `samtools view` of it shows); otherwise
         if !self.sorted && !bin.sorted {
             // samtools sort's order: position, then forward before reverse strand, then input

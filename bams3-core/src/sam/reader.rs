@@ -47,18 +47,22 @@ impl<R: BufRead> Reader<R> {
             inner
                 .read_until(b'\n', &mut text)
                 .map_err(|e| Error::io("SAM input", e))?;
-            // The header text promises a newline after every line.
-            if text.last() != Some(&b'\n') {
-                text.push(b'\n');
+            // The header text promises a newline after every line, and CRLF input keeps no CR
+            // (samtools drops it too).
+            if text.last() == Some(&b'\n') {
+                text.pop();
             }
+            if text.len() > before && text.last() == Some(&b'\r') {
+                text.pop();
+            }
+            text.push(b'\n');
             // htslib refuses header lines that are not `@` + two letters, then a tab or the end
-            // of the line (a bare `@CO` is fine).
+            // of the line (a bare `@CO` is fine, and a comment may follow `@CO` with spaces).
             let line = &text[before..];
             let body = line.strip_suffix(b"\n").unwrap_or(line);
-            let body = body.strip_suffix(b"\r").unwrap_or(body);
             if body.len() < 3
                 || !body[1..3].iter().all(u8::is_ascii_alphabetic)
-                || body.get(3).is_some_and(|&c| c != b'\t')
+                || (body.get(3).is_some_and(|&c| c != b'\t') && &body[1..3] != b"CO")
             {
                 return Err(Error::corrupt(
                     format!("SAM header line {line_no}"),
@@ -84,6 +88,18 @@ impl<R: BufRead> Reader<R> {
                     "SAM header",
                     format!("reference '{}' has more than one @SQ line", r.name),
                 ));
+            }
+        }
+        // Records may name a reference by an alternative name (`@SQ AN:`), as htslib allows.
+        for (i, line) in header.text.lines().filter(|l| l.starts_with("@SQ\t")).enumerate() {
+            let Some(alt) = line.split('\t').find_map(|f| f.strip_prefix("AN:")) else {
+                continue;
+            };
+            let Some(i) = header.reference_index_of_sq_line(i) else {
+                continue;
+            };
+            for name in alt.split(',') {
+                ref_index.entry(name.as_bytes().to_vec()).or_insert(i);
             }
         }
         Ok(Reader {
