@@ -2,6 +2,7 @@
 
 use std::fs::File;
 use std::io::{self, BufRead, BufReader, Read};
+use std::sync::{Arc, Mutex};
 
 use crate::{bam, sam, Error, Header, Record, Result};
 
@@ -35,6 +36,46 @@ impl Format {
 pub struct AlignmentInput {
     format: Format,
     inner: Inner,
+    what: String,
+    /// Last bytes of a BGZF input, checked against the end-of-file block at the end.
+    tail: Option<Arc<Mutex<Tail>>>,
+}
+
+/// The last [`bam::BGZF_EOF`]-sized bytes a stream delivered.
+#[derive(Default)]
+struct Tail {
+    buf: Vec<u8>,
+}
+
+impl Tail {
+    fn push(&mut self, bytes: &[u8]) {
+        let n = bam::BGZF_EOF.len();
+        if bytes.len() >= n {
+            self.buf.clear();
+            self.buf.extend_from_slice(&bytes[bytes.len() - n..]);
+        } else {
+            self.buf.extend_from_slice(bytes);
+            let excess = self.buf.len().saturating_sub(n);
+            self.buf.drain(..excess);
+        }
+    }
+}
+
+/// Passes bytes through while remembering the last ones, so that a BGZF stream cut short
+/// (without its end-of-file block) is noticed even on a pipe, where we cannot seek.
+struct TailReader<R> {
+    inner: R,
+    tail: Arc<Mutex<Tail>>,
+}
+
+impl<R: Read> Read for TailReader<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        if let Ok(mut t) = self.tail.lock() {
+            t.push(&buf[..n]);
+        }
+        Ok(n)
+    }
 }
 
 enum Inner {
@@ -67,7 +108,6 @@ impl AlignmentInput {
                     "{path}: is a directory, not a BAM/SAM file"
                 )));
             }
-            check_bgzf_eof(&f, path)?;
             Box::new(f)
         };
         Self::from_reader(raw, path, threads)
@@ -80,6 +120,11 @@ impl AlignmentInput {
             return Err(Error::corrupt(what, "empty input"));
         }
         if head == [0x1f, 0x8b] {
+            let tail = Arc::new(Mutex::new(Tail::default()));
+            let stream = TailReader {
+                inner: stream,
+                tail: tail.clone(),
+            };
             let decoded: Box<dyn Read + Send> = if threads > 1 {
                 let n = std::num::NonZero::new(threads).expect("threads > 1");
                 Box::new(noodles_bgzf::io::MultithreadedReader::with_worker_count(
@@ -94,26 +139,42 @@ impl AlignmentInput {
                 }
                 e => e,
             })?;
+            if magic.is_empty() {
+                return Err(Error::corrupt(what, "truncated BGZF/gzip data"));
+            }
             if magic == bam::MAGIC {
                 let reader = bam::Reader::new(Box::new(decoded) as Box<dyn Read + Send>, what)?;
                 return Ok(AlignmentInput {
                     format: Format::Bam,
                     inner: Inner::Bam(reader),
+                    what: what.to_string(),
+                    tail: Some(tail),
                 });
             }
-            return Self::sam(Box::new(BufReader::new(decoded)), what);
+            return Self::sam(Box::new(BufReader::new(decoded)), what, Some(tail));
         }
-        Self::sam(Box::new(BufReader::with_capacity(1 << 20, stream)), what)
+        Self::sam(Box::new(BufReader::with_capacity(1 << 20, stream)), what, None)
     }
 
-    fn sam(r: Box<dyn BufRead + Send>, what: &str) -> Result<Self> {
-        let reader = sam::Reader::new(r).map_err(|e| match e {
-            Error::Corrupt { what: w, detail } => Error::corrupt(what, format!("{w}: {detail}")),
-            e => e,
-        })?;
+    fn sam(
+        mut r: Box<dyn BufRead + Send>,
+        what: &str,
+        tail: Option<Arc<Mutex<Tail>>>,
+    ) -> Result<Self> {
+        let head = r.fill_buf().map_err(|e| Error::io(what, e))?;
+        let sample = &head[..head.len().min(4096)];
+        if sample
+            .iter()
+            .any(|&b| b < 0x20 && !matches!(b, b'\t' | b'\n' | b'\r'))
+        {
+            return Err(Error::corrupt(what, "not a BAM or SAM file (binary data)"));
+        }
+        let reader = sam::Reader::new(r).map_err(|e| name_input(what, e))?;
         Ok(AlignmentInput {
             format: Format::Sam,
             inner: Inner::Sam(reader),
+            what: what.to_string(),
+            tail,
         })
     }
 
@@ -130,41 +191,34 @@ impl AlignmentInput {
         }
     }
 
-    /// The next record, or `None` at the end.
+    /// The next record, or `None` at the end. A BGZF input that ends without its end-of-file
+    /// block was cut short, and that is an error: samtools only warns, but converting it
+    /// would silently lose the missing records.
     pub fn read_record(&mut self) -> Result<Option<Record>> {
-        match &mut self.inner {
+        let r = match &mut self.inner {
             Inner::Bam(r) => r.read_record(),
-            Inner::Sam(r) => r.read_record(),
+            Inner::Sam(r) => r.read_record().map_err(|e| name_input(&self.what, e)),
+        }?;
+        if r.is_none() {
+            if let Some(tail) = &self.tail {
+                let complete = tail.lock().map(|t| t.buf == bam::BGZF_EOF).unwrap_or(false);
+                if !complete {
+                    return Err(Error::corrupt(
+                        &self.what,
+                        "truncated file (no BGZF end-of-file block)",
+                    ));
+                }
+            }
         }
+        Ok(r)
     }
 }
 
-/// A BAM file that does not end with the BGZF EOF block was cut short. samtools only warns;
-/// we refuse, because converting it would silently lose the missing records.
-fn check_bgzf_eof(f: &File, path: &str) -> Result<()> {
-    use std::io::{Seek, SeekFrom};
-    let mut f = f;
-    let mut magic = [0u8; 2];
-    let n = f.read(&mut magic).map_err(|e| Error::io(path, e))?;
-    let len = f.metadata().map_err(|e| Error::io(path, e))?.len();
-    let result = if n == 2 && magic == [0x1f, 0x8b] && len >= 28 {
-        let mut tail = [0u8; 28];
-        f.seek(SeekFrom::End(-28))
-            .and_then(|_| f.read_exact(&mut tail))
-            .map_err(|e| Error::io(path, e))?;
-        if tail == bam::BGZF_EOF {
-            Ok(())
-        } else {
-            Err(Error::corrupt(
-                path,
-                "truncated BAM file (no BGZF end-of-file marker)",
-            ))
-        }
-    } else if n == 2 && magic == [0x1f, 0x8b] {
-        Err(Error::corrupt(path, "truncated BAM file"))
-    } else {
-        Ok(())
-    };
-    f.seek(SeekFrom::Start(0)).map_err(|e| Error::io(path, e))?;
-    result
+/// Puts the input's name in front of a SAM error's own location (`SAM line N`).
+fn name_input(what: &str, e: Error) -> Error {
+    match e {
+        Error::Corrupt { what: w, detail } => Error::corrupt(what, format!("{w}: {detail}")),
+        Error::Io { source, .. } => Error::io(what, source),
+        e => e,
+    }
 }
