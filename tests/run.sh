@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# The project's one test command: fetch the test data and oracle tools, then run
+# every test of the workspace in release mode (the big round trips need it).
+set -euo pipefail
+
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+root="$(dirname "$here")"
+
+export BAMS3_TEST_DATA="${BAMS3_TEST_DATA:-$HOME/.cache/bams3/test-data}"
+
+"$here/fetch-data.sh"
+
+cd "$root"
+start=$(date +%s)
+cargo test --workspace --release "$@"
+echo "tests/run.sh: cargo test took $(($(date +%s) - start)) s" >&2
