@@ -82,8 +82,7 @@ fn garbage_input() {
         }),
         (
             "bad-record.sam",
-            b"@SQ\tSN:chr1\tLN:1000\nr1\tnotaflag\tchr1\t1\t60\t4M\t*\t0\t0\tACGT\t####\n"
-                .to_vec(),
+            b"@SQ\tSN:chr1\tLN:1000\nr1\tnotaflag\tchr1\t1\t60\t4M\t*\t0\t0\tACGT\t####\n".to_vec(),
         ),
     ];
     for (name, data) in cases {
@@ -96,7 +95,10 @@ fn garbage_input() {
         cmd.arg("convert").arg("-").arg(&ds);
         let out = run_with_stdin(&mut cmd, &data);
         check_clean_failure(&cmd, &out);
-        assert!(find_metadata(tmp.path()).is_empty(), "{name} on stdin left _metadata.json");
+        assert!(
+            find_metadata(tmp.path()).is_empty(),
+            "{name} on stdin left _metadata.json"
+        );
     }
     // A missing input file.
     convert_fails(&tmp, &tmp.join("no-such-file.bam"), &["no-such-file.bam"]);
@@ -132,7 +134,10 @@ fn corrupt_chunk() {
         &[&chunk_name],
     );
     fails_with(bams3().arg("query").arg(&ds).arg("q"), &[&chunk_name]);
-    fails_with(bams3().args(["query", "-c"]).arg(&ds).arg("q"), &[&chunk_name]);
+    fails_with(
+        bams3().args(["query", "-c"]).arg(&ds).arg("q"),
+        &[&chunk_name],
+    );
 }
 
 #[test]
@@ -180,10 +185,16 @@ fn missing_metadata_is_incomplete() {
 #[test]
 fn unknown_reference_and_bad_regions() {
     let (_tmp, ds) = converted("badregion");
-    fails_with(bams3().arg("query").arg(&ds).arg("chrNOPE:1-100"), &["chrNOPE"]);
+    fails_with(
+        bams3().arg("query").arg(&ds).arg("chrNOPE:1-100"),
+        &["chrNOPE"],
+    );
     fails_with(bams3().arg("query").arg(&ds).arg("chrNOPE"), &["chrNOPE"]);
     fails_with(
-        bams3().args(["query", "-c"]).arg(&ds).args(["q:1-10", "nope2"]),
+        bams3()
+            .args(["query", "-c"])
+            .arg(&ds)
+            .args(["q:1-10", "nope2"]),
         &["nope2"],
     );
     // Malformed coordinates.
@@ -192,7 +203,12 @@ fn unknown_reference_and_bad_regions() {
         cmd.arg("query").arg(&ds).arg(bad);
         let out = run(&mut cmd);
         // samtools treats some of these as empty; require only "no panic".
-        assert!(!panicked(&out), "PANIC: {}\n{}", describe(&cmd), String::from_utf8_lossy(&out.stderr));
+        assert!(
+            !panicked(&out),
+            "PANIC: {}\n{}",
+            describe(&cmd),
+            String::from_utf8_lossy(&out.stderr)
+        );
     }
 }
 
@@ -204,18 +220,27 @@ fn output_already_exists() {
     convert(&tiny(), &ds, &[]);
     let before = fs::read(ds.join("_metadata.json")).unwrap();
     let name = ds.file_name().unwrap().to_string_lossy().into_owned();
-    fails_with(bams3().arg("convert").arg(tiny()).arg(&ds), &[&name, "exist"]);
+    fails_with(
+        bams3().arg("convert").arg(tiny()).arg(&ds),
+        &[&name, "exist"],
+    );
     assert_eq!(fs::read(ds.join("_metadata.json")).unwrap(), before);
 
     // An existing plain file.
     let file = tmp.join("plain-file");
     fs::write(&file, b"keep me").unwrap();
-    fails_with(bams3().arg("convert").arg(tiny()).arg(&file), &["plain-file", "exist"]);
+    fails_with(
+        bams3().arg("convert").arg(tiny()).arg(&file),
+        &["plain-file", "exist"],
+    );
     assert_eq!(fs::read(&file).unwrap(), b"keep me");
     // An existing empty directory.
     let dir = tmp.join("empty-dir");
     fs::create_dir(&dir).unwrap();
-    fails_with(bams3().arg("convert").arg(tiny()).arg(&dir), &["empty-dir", "exist"]);
+    fails_with(
+        bams3().arg("convert").arg(tiny()).arg(&dir),
+        &["empty-dir", "exist"],
+    );
     assert!(find_metadata(&dir).is_empty());
 }
 

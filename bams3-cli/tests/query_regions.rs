@@ -178,7 +178,11 @@ fn queries(f: &Fixture) -> Vec<Query> {
 
 fn bams3_query(ds: &Path, q: &Query, extra: &[&str]) -> (String, Vec<u8>) {
     let mut cmd = bams3();
-    cmd.arg("query").args(extra).args(&q.opts).arg(ds).args(&q.regions);
+    cmd.arg("query")
+        .args(extra)
+        .args(&q.opts)
+        .arg(ds)
+        .args(&q.regions);
     let out = run(&mut cmd);
     check_ok(&cmd, &out);
     (describe(&cmd), out.stdout)
@@ -219,11 +223,7 @@ fn check_file(name: &str) {
             // -b: BAM output decoded by samtools equals; -h: header included.
             if qi % 4 == 0 && !counting {
                 let bam_out = f.tmp.join(format!("q{qi}.bam"));
-                let (bcmd, _) = bams3_query(
-                    ds,
-                    q,
-                    &["-b", "-o", bam_out.to_str().unwrap()],
-                );
+                let (bcmd, _) = bams3_query(ds, q, &["-b", "-o", bam_out.to_str().unwrap()]);
                 let mut cmd = samtools();
                 cmd.args(["view", "-h", "--no-PG"]).arg(&bam_out);
                 let out = run(&mut cmd);

@@ -8,11 +8,20 @@ use common::*;
 use std::path::Path;
 
 /// Keys under which `bams3 stats --json` may report the total number of records.
-const TOTAL_KEYS: &[&str] = &["total_records", "records", "record_count", "n_records", "total"];
+const TOTAL_KEYS: &[&str] = &[
+    "total_records",
+    "records",
+    "record_count",
+    "n_records",
+    "total",
+];
 
 fn samtools_count(bam: &Path) -> u64 {
     let out = ok(samtools().args(["view", "-c"]).arg(bam));
-    String::from_utf8_lossy(&out).trim().parse().expect("samtools view -c")
+    String::from_utf8_lossy(&out)
+        .trim()
+        .parse()
+        .expect("samtools view -c")
 }
 
 fn check_real(name: &str) {
@@ -36,10 +45,7 @@ fn check_real(name: &str) {
 
     export(&ds, &out_bam);
     if let Some(d) = compare_roundtrip(&bam, &out_bam) {
-        errors.push(format!(
-            "bams3 convert {} + export: {d}",
-            bam.display()
-        ));
+        errors.push(format!("bams3 convert {} + export: {d}", bam.display()));
     }
 
     let expected = samtools_count(&bam);
@@ -97,7 +103,10 @@ fn manifest_is_complete() {
         "gviz_indels.bam",
         "bowtie2_combined_reads.bam",
     ] {
-        assert!(names.iter().any(|x| x == n), "{n} missing from MANIFEST: {FETCH_HINT}");
+        assert!(
+            names.iter().any(|x| x == n),
+            "{n} missing from MANIFEST: {FETCH_HINT}"
+        );
     }
 }
 

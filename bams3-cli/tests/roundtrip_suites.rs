@@ -124,7 +124,9 @@ fn check_file(sam: &Path) -> Outcome {
     let tmp = TempDir::new(&short_name(sam));
     let orig = tmp.join("orig.bam");
     let mut cmd = samtools();
-    cmd.args(["view", "-b", "--no-PG", "-o"]).arg(&orig).arg(sam);
+    cmd.args(["view", "-b", "--no-PG", "-o"])
+        .arg(&orig)
+        .arg(sam);
     let accepted = run(&mut cmd).status.success();
 
     if let Some(_why) = unrepresentable(sam) {
@@ -142,7 +144,10 @@ fn check_file(sam: &Path) -> Outcome {
             ));
         }
         if !out.status.success() && !find_metadata(tmp.path()).is_empty() {
-            return Outcome::Failed(format!("failed convert left _metadata.json: {}", describe(&cmd)));
+            return Outcome::Failed(format!(
+                "failed convert left _metadata.json: {}",
+                describe(&cmd)
+            ));
         }
         return Outcome::Unrepresentable;
     }
@@ -297,7 +302,10 @@ fn huge_cigar_and_long_read_roundtrip() {
         .arg(&sam_path));
     // Sanity: samtools gives the 70,000-operation CIGAR back.
     let recs = sam_records(&orig, &[]);
-    assert!(recs.iter().any(|r| r.contains(&cigar)), "samtools lost the long CIGAR");
+    assert!(
+        recs.iter().any(|r| r.contains(&cigar)),
+        "samtools lost the long CIGAR"
+    );
 
     let mut errors = Vec::new();
     for (input, tag) in [(&orig, "bam-input"), (&sam_path, "sam-input")] {

@@ -102,7 +102,13 @@ impl TempDir {
             .unwrap_or_else(std::env::temp_dir);
         let tag: String = tag
             .chars()
-            .map(|c| if c.is_ascii_alphanumeric() || c == '.' || c == '-' { c } else { '_' })
+            .map(|c| {
+                if c.is_ascii_alphanumeric() || c == '.' || c == '-' {
+                    c
+                } else {
+                    '_'
+                }
+            })
             .collect();
         let p = base.join(format!(
             "bams3-test-{}-{}-{tag}",
@@ -388,7 +394,10 @@ pub fn coord_key(line: &str, refs: &[String]) -> (usize, u64) {
     if rname == "*" {
         return (usize::MAX, 0);
     }
-    let tid = refs.iter().position(|r| r == rname).unwrap_or(usize::MAX - 1);
+    let tid = refs
+        .iter()
+        .position(|r| r == rname)
+        .unwrap_or(usize::MAX - 1);
     (tid, pos)
 }
 
