@@ -1,1 +1,65 @@
-fn main() {}
+//! `bams3`: convert, query, export and check BAMS3 datasets, with samtools-like options.
+
+mod convert;
+mod export;
+mod output;
+mod query;
+mod stats;
+mod units;
+mod validate;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// BAMS3: alignment datasets for object storage.
+#[derive(Parser)]
+#[command(name = "bams3", version, about, propagate_version = true)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Convert a BAM or SAM file (or '-' for standard input) into a dataset.
+    Convert(convert::Args),
+    /// Print the records overlapping regions, like `samtools view`.
+    #[command(disable_help_flag = true)]
+    Query(query::Args),
+    /// Summarise a dataset from its metadata alone.
+    Stats(stats::Args),
+    /// Write a dataset (or regions of it) back to BAM.
+    #[command(visible_alias = "to-bam")]
+    Export(export::Args),
+    /// Check every chunk of a dataset against its checksums and index.
+    Validate(validate::Args),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Convert(a) => convert::run(a),
+        Command::Query(a) => query::run(a),
+        Command::Stats(a) => stats::run(a),
+        Command::Export(a) => export::run(a),
+        Command::Validate(a) => validate::run(a),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            if let Some(io) = e.downcast_ref::<std::io::Error>() {
+                if io.kind() == std::io::ErrorKind::BrokenPipe {
+                    // A closed pipe (`| head`) is the reader's choice, not a failure.
+                    return ExitCode::SUCCESS;
+                }
+            }
+            if let Some(bams3_core::Error::Cancelled) = e.downcast_ref::<bams3_core::Error>() {
+                eprintln!("bams3: cancelled");
+                return ExitCode::from(130);
+            }
+            eprintln!("bams3: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

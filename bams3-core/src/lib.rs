@@ -7,9 +7,20 @@
 //! This crate holds the format (see `docs/FORMAT.md`), the storage abstraction, BAM/SAM
 //! conversion in both directions, region queries, statistics and validation.
 
+pub mod bam;
+pub mod chunk;
+pub mod codec;
+pub mod dataset;
 pub mod error;
 pub mod header;
+pub mod input;
+pub mod index;
+pub mod metadata;
 pub mod record;
+pub mod region;
+pub mod sam;
+pub mod storage;
+pub mod validate;
 
 pub use error::{Error, Result};
 pub use header::{Header, Reference};

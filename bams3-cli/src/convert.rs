@@ -1,0 +1,155 @@
+//! `bams3 convert IN OUT`.
+
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Instant;
+
+use anyhow::{bail, Result};
+use bams3_core::dataset::{DatasetWriter, WriteOptions};
+use bams3_core::input::AlignmentInput;
+use bams3_core::metadata::Source;
+use bams3_core::storage::{self, Storage};
+use bams3_core::Error;
+use indicatif::{ProgressBar, ProgressStyle};
+
+use crate::units;
+
+#[derive(clap::Args)]
+pub struct Args {
+    /// Input BAM or SAM file, or '-' for standard input.
+    input: String,
+    /// Output dataset directory (must not exist).
+    output: String,
+    /// Genomic span of a chunk: 256K, 512K, 1M, 2M, 4M or 8M bases.
+    #[arg(long, default_value = "1M", value_parser = units::size_arg)]
+    chunk_size: u64,
+    /// zstd compression level (1-22).
+    #[arg(short = 'l', long, default_value_t = 3)]
+    level: i32,
+    /// Worker threads for decompression and compression.
+    #[arg(short = '@', long, default_value_t = 2)]
+    threads: usize,
+    /// Memory budget for buffered records (e.g. 512M, 2G).
+    #[arg(long, default_value = "512M", value_parser = units::size_arg)]
+    memory: u64,
+    /// Split a genomic bin into parts of at most this many BAM-encoded bytes.
+    #[arg(long, default_value = "4M", value_parser = units::size_arg, hide = true)]
+    part_size: u64,
+    /// No progress display.
+    #[arg(long)]
+    quiet: bool,
+}
+
+pub fn run(a: Args) -> Result<()> {
+    let opts = WriteOptions {
+        chunk_size: a.chunk_size,
+        level: a.level,
+        threads: a.threads.max(1),
+        part_bytes: a.part_size as usize,
+        memory: a.memory as usize,
+        source: Source {
+            file: a.input.clone(),
+            format: String::new(),
+        },
+    };
+    opts.validate()?;
+    if Path::new(&a.output).exists() {
+        return Err(Error::AlreadyExists(a.output).into());
+    }
+    let mut input = AlignmentInput::open(&a.input, a.threads)?;
+    let store: Arc<dyn Storage> = Arc::from(storage::open(&a.output)?);
+    let opts = WriteOptions {
+        source: Source {
+            file: a.input.clone(),
+            format: input.format().name().into(),
+        },
+        ..opts
+    };
+    let mut writer = DatasetWriter::create(store, input.header().clone(), opts)?;
+
+    let cancelled = Arc::new(AtomicBool::new(false));
+    {
+        let c = cancelled.clone();
+        // Ctrl+C stops the conversion between records so the partial output can be removed.
+        let _ = ctrlc::set_handler(move || c.store(true, Ordering::SeqCst));
+    }
+    let bar = progress(a.quiet);
+    let start = Instant::now();
+    let mut n: u64 = 0;
+    let result = (|| -> Result<()> {
+        while let Some(record) = input.read_record()? {
+            writer.push(record)?;
+            n += 1;
+            if n % 65536 == 0 {
+                bar.set_position(n);
+                if cancelled.load(Ordering::SeqCst) {
+                    bail!(Error::Cancelled);
+                }
+            }
+        }
+        Ok(())
+    })();
+    if let Err(e) = result {
+        bar.finish_and_clear();
+        writer.abort();
+        remove_if_empty(Path::new(&a.output));
+        return Err(e);
+    }
+    bar.set_position(n);
+    let summary = match writer.finish() {
+        Ok(s) => s,
+        Err(e) => {
+            bar.finish_and_clear();
+            remove_if_empty(Path::new(&a.output));
+            return Err(e.into());
+        }
+    };
+    bar.finish_and_clear();
+    if !a.quiet {
+        let secs = start.elapsed().as_secs_f64();
+        let st = &summary.metadata.statistics;
+        eprintln!(
+            "bams3: converted {} records ({} mapped, {} unmapped) into {} chunks, {} bytes, in {:.1} s ({:.0} records/s)",
+            st.total_reads,
+            st.mapped_reads,
+            st.unmapped_reads,
+            summary.metadata.chunk_count,
+            summary.stored_bytes,
+            secs,
+            st.total_reads as f64 / secs.max(1e-9)
+        );
+    }
+    Ok(())
+}
+
+fn progress(quiet: bool) -> ProgressBar {
+    if quiet || !std::io::IsTerminal::is_terminal(&std::io::stderr()) {
+        return ProgressBar::hidden();
+    }
+    let bar = ProgressBar::new_spinner();
+    bar.set_style(
+        ProgressStyle::with_template("{spinner} {pos} records ({per_sec}) {elapsed}")
+            .unwrap_or_else(|_| ProgressStyle::default_spinner()),
+    );
+    bar.enable_steady_tick(std::time::Duration::from_millis(200));
+    bar
+}
+
+/// Removes the output directory tree if a failed conversion left only empty folders in it.
+fn remove_if_empty(dir: &Path) {
+    fn prune(d: &Path) -> bool {
+        let Ok(entries) = std::fs::read_dir(d) else {
+            return false;
+        };
+        let mut empty = true;
+        for e in entries.flatten() {
+            let p = e.path();
+            if !(p.is_dir() && prune(&p)) {
+                empty = false;
+            }
+        }
+        empty && std::fs::remove_dir(d).is_ok()
+    }
+    prune(dir);
+}

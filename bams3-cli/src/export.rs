@@ -1,0 +1,104 @@
+//! `bams3 export DATASET OUT.bam` (alias `to-bam`).
+
+use std::path::Path;
+use std::sync::Arc;
+
+use anyhow::{bail, Context, Result};
+use bams3_core::dataset::{Dataset, RecordFilter};
+use bams3_core::region::Region;
+use bams3_core::{storage, Error, Header};
+
+use crate::output::RecordSink;
+
+#[derive(clap::Args)]
+pub struct Args {
+    /// Dataset directory.
+    dataset: String,
+    /// Output BAM file, or '-' for standard output.
+    output: String,
+    /// Export only records overlapping this region (repeatable); default the whole dataset.
+    #[arg(long)]
+    region: Vec<String>,
+    /// Also write OUT.bam.bai (sets @HD SO:coordinate, which the output order satisfies).
+    #[arg(long)]
+    index: bool,
+    /// BGZF compression threads.
+    #[arg(short = '@', long, default_value_t = 2)]
+    threads: usize,
+    /// BGZF (deflate) compression level, 0-9.
+    #[arg(short = 'l', long, default_value_t = 6)]
+    level: u8,
+    /// Overwrite an existing output file.
+    #[arg(long)]
+    force: bool,
+}
+
+pub fn run(a: Args) -> Result<()> {
+    let ds = Dataset::open(Arc::from(storage::open(&a.dataset)?))?;
+    let to_stdout = a.output == "-";
+    if !to_stdout && !a.force && Path::new(&a.output).exists() {
+        return Err(Error::AlreadyExists(a.output).into());
+    }
+    if a.index && to_stdout {
+        bail!("--index needs an output file, not standard output");
+    }
+    let regions = a
+        .region
+        .iter()
+        .map(|r| Region::parse(r, ds.header()))
+        .collect::<bams3_core::Result<Vec<_>>>()?;
+    let header = if a.index {
+        coordinate_sorted(ds.header())
+    } else {
+        ds.header().clone()
+    };
+    let path = (!to_stdout).then_some(a.output.as_str());
+    let result = (|| -> Result<()> {
+        let mut sink = RecordSink::bam(path, &header, a.threads, a.level)?;
+        let records = if regions.is_empty() {
+            ds.records(RecordFilter::default())
+        } else {
+            ds.query(&regions, RecordFilter::default())
+        };
+        for r in records {
+            sink.write(&r?)?;
+        }
+        sink.finish()
+    })();
+    if let Err(e) = result {
+        if let Some(p) = path {
+            // Never leave a BAM that looks whole but is missing records.
+            let _ = std::fs::remove_file(p);
+        }
+        return Err(e);
+    }
+    if a.index {
+        let index = noodles_bam::fs::index(&a.output)
+            .with_context(|| format!("{}: cannot index", a.output))?;
+        let bai = format!("{}.bai", a.output);
+        noodles_bam::bai::fs::write(&bai, &index).with_context(|| format!("{bai}: cannot write"))?;
+    }
+    Ok(())
+}
+
+/// The header with `@HD SO:coordinate`, which an index requires and export order guarantees.
+fn coordinate_sorted(h: &Header) -> Header {
+    let mut lines: Vec<String> = h.text.lines().map(str::to_string).collect();
+    match lines.first_mut().filter(|l| l.starts_with("@HD")) {
+        Some(hd) => {
+            let fields: Vec<String> = hd
+                .split('\t')
+                .filter(|f| !f.starts_with("SO:"))
+                .map(str::to_string)
+                .collect();
+            *hd = format!("{}\tSO:coordinate", fields.join("\t"));
+        }
+        None => lines.insert(0, "@HD\tVN:1.6\tSO:coordinate".into()),
+    }
+    let mut text = lines.join("\n");
+    text.push('\n');
+    Header {
+        text,
+        references: h.references.clone(),
+    }
+}

@@ -1,0 +1,221 @@
+//! Checking a chunk and rebuilding records from its field streams.
+
+use super::encoder::expected_bin;
+use super::{ChunkHeader, Fields, StreamId, StreamInfo, CODEC_RAW, CODEC_ZSTD, N_STREAMS};
+use crate::codec::varint;
+use crate::record::{Record, FIXED_LEN};
+use crate::{Error, Result};
+
+/// Largest decoded stream accepted; a corrupt length must not make us allocate without bound.
+const MAX_STREAM_LEN: u64 = 1 << 32;
+
+/// Decompresses one stored stream after checking its CRC.
+pub fn decode_stream(info: &StreamInfo, stored: &[u8], what: &str) -> Result<Vec<u8>> {
+    let id = StreamId::ALL
+        .get(info.id as usize)
+        .map_or("unknown", |s| s.name());
+    if crc32fast::hash(stored) != info.crc32 {
+        return Err(Error::corrupt(
+            what,
+            format!("checksum mismatch in stream '{id}' (corrupt or truncated chunk)"),
+        ));
+    }
+    if info.raw_len > MAX_STREAM_LEN {
+        return Err(Error::corrupt(what, format!("stream '{id}' too large")));
+    }
+    let raw = match info.codec {
+        CODEC_RAW => stored.to_vec(),
+        CODEC_ZSTD => zstd::bulk::decompress(stored, info.raw_len as usize)
+            .map_err(|e| Error::corrupt(what, format!("stream '{id}': zstd: {e}")))?,
+        c => {
+            return Err(Error::corrupt(
+                what,
+                format!("stream '{id}': unknown codec {c}"),
+            ))
+        }
+    };
+    if raw.len() as u64 != info.raw_len {
+        return Err(Error::corrupt(
+            what,
+            format!("stream '{id}': decoded length differs from the header"),
+        ));
+    }
+    Ok(raw)
+}
+
+/// The decoded streams of one chunk (only those that were asked for).
+pub struct ChunkData {
+    what: String,
+    n_records: usize,
+    streams: [Option<Vec<u8>>; N_STREAMS],
+}
+
+impl ChunkData {
+    /// Checks the chunk in `bytes` and decodes the streams in `fields`; `what` names the chunk
+    /// in error messages.
+    pub fn decode(bytes: &[u8], fields: Fields, what: &str) -> Result<ChunkData> {
+        let header = ChunkHeader::read(bytes, what)?;
+        let mut streams: [Option<Vec<u8>>; N_STREAMS] = Default::default();
+        for id in StreamId::ALL {
+            if !fields.contains(id) {
+                continue;
+            }
+            let info = header
+                .streams
+                .iter()
+                .find(|s| s.id == id as u8)
+                .ok_or_else(|| Error::corrupt(what, format!("missing stream '{}'", id.name())))?;
+            let end = info.offset.checked_add(info.stored_len);
+            let stored = end
+                .filter(|&e| e <= bytes.len() as u64)
+                .map(|e| &bytes[info.offset as usize..e as usize])
+                .ok_or_else(|| Error::corrupt(what, "truncated chunk (stream past the end)"))?;
+            streams[id as usize] = Some(decode_stream(info, stored, what)?);
+        }
+        Ok(ChunkData {
+            what: what.to_string(),
+            n_records: header.n_records as usize,
+            streams,
+        })
+    }
+
+    /// Records in the chunk.
+    pub fn len(&self) -> usize {
+        self.n_records
+    }
+
+    /// Whether the chunk holds no records.
+    pub fn is_empty(&self) -> bool {
+        self.n_records == 0
+    }
+
+    /// Rebuilds the records one at a time, in stored order. Needs [`Fields::ALL`].
+    pub fn records(&self) -> RecordCursor<'_> {
+        RecordCursor {
+            data: self,
+            at: [0; N_STREAMS],
+            index: 0,
+            prev_pos: 0,
+            failed: false,
+        }
+    }
+}
+
+/// Iterator rebuilding BAM records from a [`ChunkData`].
+pub struct RecordCursor<'a> {
+    data: &'a ChunkData,
+    at: [usize; N_STREAMS],
+    index: usize,
+    prev_pos: i64,
+    failed: bool,
+}
+
+impl<'a> RecordCursor<'a> {
+    fn take(&mut self, id: StreamId, n: usize) -> Result<&'a [u8]> {
+        let data: &'a ChunkData = self.data;
+        let s = data.streams[id as usize]
+            .as_deref()
+            .ok_or_else(|| Error::Invalid(format!("stream '{}' was not decoded", id.name())))?;
+        let at = self.at[id as usize];
+        let Some(bytes) = at.checked_add(n).and_then(|end| s.get(at..end)) else {
+            return Err(self.corrupt(id));
+        };
+        self.at[id as usize] += n;
+        Ok(bytes)
+    }
+
+    fn stream(&self, id: StreamId) -> Result<&'a [u8]> {
+        let data: &'a ChunkData = self.data;
+        data.streams[id as usize]
+            .as_deref()
+            .ok_or_else(|| Error::Invalid(format!("stream '{}' was not decoded", id.name())))
+    }
+
+    fn varint(&mut self, id: StreamId) -> Result<u64> {
+        let s = self.data.streams[id as usize].as_deref();
+        let mut at = self.at[id as usize];
+        let v = s.and_then(|s| varint::get(s, &mut at));
+        self.at[id as usize] = at;
+        v.ok_or_else(|| self.corrupt(id))
+    }
+
+    fn corrupt(&self, id: StreamId) -> Error {
+        Error::corrupt(
+            &self.data.what,
+            format!("record {}: stream '{}' ends early", self.index, id.name()),
+        )
+    }
+
+    fn next_record(&mut self) -> Result<Record> {
+        let ref_id = i32::from_le_bytes(self.take(StreamId::RefId, 4)?.try_into().expect("4"));
+        let pos = self.prev_pos + varint::unzigzag(self.varint(StreamId::Pos)?);
+        self.prev_pos = pos;
+        let pos = i32::try_from(pos).map_err(|_| self.corrupt(StreamId::Pos))?;
+        let mapq = self.take(StreamId::Mapq, 1)?[0];
+        let bin_xor = u16::from_le_bytes(self.take(StreamId::Bin, 2)?.try_into().expect("2"));
+        let flag = u16::from_le_bytes(self.take(StreamId::Flag, 2)?.try_into().expect("2"));
+        let names = self.stream(StreamId::Name)?;
+        let name_at = self.at[StreamId::Name as usize];
+        let name_len = names
+            .get(name_at..)
+            .and_then(|rest| rest.iter().position(|&c| c == 0))
+            .ok_or_else(|| self.corrupt(StreamId::Name))?
+            + 1;
+        let n_cigar = self.varint(StreamId::CigarLen)? as usize;
+        let l_seq = self.varint(StreamId::SeqLen)? as usize;
+        let mate_ref = self.varint(StreamId::Mate)?;
+        let mate_pos = self.varint(StreamId::Mate)?;
+        let tlen = self.varint(StreamId::Mate)?;
+        let aux_len = self.varint(StreamId::AuxLen)? as usize;
+        if name_len > 255 || n_cigar > u16::MAX as usize || l_seq > i32::MAX as usize {
+            return Err(Error::corrupt(
+                &self.data.what,
+                format!("record {}: impossible field length", self.index),
+            ));
+        }
+        let next_ref = i32::try_from(ref_id as i64 + varint::unzigzag(mate_ref));
+        let next_pos = i32::try_from(pos as i64 + varint::unzigzag(mate_pos));
+        let tlen = i32::try_from(varint::unzigzag(tlen));
+        let (Ok(next_ref), Ok(next_pos), Ok(tlen)) = (next_ref, next_pos, tlen) else {
+            return Err(self.corrupt(StreamId::Mate));
+        };
+
+        let mut b = Vec::with_capacity(
+            FIXED_LEN + name_len + 4 * n_cigar + l_seq.div_ceil(2) + l_seq + aux_len,
+        );
+        b.extend_from_slice(&ref_id.to_le_bytes());
+        b.extend_from_slice(&pos.to_le_bytes());
+        b.push(name_len as u8);
+        b.push(mapq);
+        b.extend_from_slice(&[0, 0]); // bin, filled in once the CIGAR is known
+        b.extend_from_slice(&(n_cigar as u16).to_le_bytes());
+        b.extend_from_slice(&flag.to_le_bytes());
+        b.extend_from_slice(&(l_seq as i32).to_le_bytes());
+        b.extend_from_slice(&next_ref.to_le_bytes());
+        b.extend_from_slice(&next_pos.to_le_bytes());
+        b.extend_from_slice(&tlen.to_le_bytes());
+        b.extend_from_slice(self.take(StreamId::Name, name_len)?);
+        let cigar_at = b.len();
+        b.extend_from_slice(self.take(StreamId::Cigar, 4 * n_cigar)?);
+        let bin = bin_xor ^ expected_bin(pos, flag, &b[cigar_at..]);
+        b[10..12].copy_from_slice(&bin.to_le_bytes());
+        b.extend_from_slice(self.take(StreamId::Seq, l_seq.div_ceil(2))?);
+        b.extend_from_slice(self.take(StreamId::Qual, l_seq)?);
+        b.extend_from_slice(self.take(StreamId::Aux, aux_len)?);
+        self.index += 1;
+        Record::from_bytes(b)
+    }
+}
+
+impl Iterator for RecordCursor<'_> {
+    type Item = Result<Record>;
+
+    fn next(&mut self) -> Option<Result<Record>> {
+        if self.failed || self.index >= self.data.n_records {
+            return None;
+        }
+        let r = self.next_record();
+        self.failed = r.is_err();
+        Some(r)
+    }
+}

@@ -1,0 +1,3 @@
+//! Small byte-level encodings shared by the chunk streams.
+
+pub mod varint;

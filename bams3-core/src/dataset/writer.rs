@@ -1,0 +1,462 @@
+//! Turning a stream of records, in any order, into a committed dataset.
+//!
+//! Records are routed to genomic bins by start position. A bin is written as a chunk part when
+//! it is complete (sorted input has moved past it), when it reaches the part byte budget, or
+//! when the memory budget is exceeded (unsorted input; the largest bins go first). Parts are
+//! encoded and stored by worker threads fed through a bounded channel, so a slow store holds
+//! back the reader instead of growing memory. Each part is sorted by position before encoding;
+//! parts of one bin may then overlap, and readers merge them.
+//!
+//! Commit protocol: chunks, then `_header.json`, then `_index/spatial.json`, then
+//! `_metadata.json` last. Without `_metadata.json` a dataset is incomplete, and every reader
+//! says so.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::thread::JoinHandle;
+
+use crossbeam_channel::{bounded, Receiver, Sender};
+
+use super::names::chunk_key;
+use crate::chunk;
+use crate::index::{ChunkEntry, ReferenceChunks, SpatialIndex};
+use crate::metadata::{self, Compression, Metadata, Source, Statistics};
+use crate::storage::Storage;
+use crate::{Error, Header, Record, Result};
+
+/// How a dataset is written.
+#[derive(Debug, Clone)]
+pub struct WriteOptions {
+    /// Genomic span of a bin in bases: a power of two from 256 Ki to 8 Mi (default 1 Mi).
+    pub chunk_size: u64,
+    /// zstd level for the streams (1..=22, default 3).
+    pub level: i32,
+    /// Compression workers (default 2).
+    pub threads: usize,
+    /// A bin holding more than this many BAM-encoded bytes is written as a part (default 4 MiB).
+    pub part_bytes: usize,
+    /// Budget for buffered records before the largest bins are written out (default 512 MiB).
+    pub memory: usize,
+    /// Where the records came from, recorded in the metadata.
+    pub source: Source,
+}
+
+impl Default for WriteOptions {
+    fn default() -> Self {
+        WriteOptions {
+            chunk_size: 1 << 20,
+            level: 3,
+            threads: 2,
+            part_bytes: 4 << 20,
+            memory: 512 << 20,
+            source: Source {
+                file: "-".into(),
+                format: "BAM".into(),
+            },
+        }
+    }
+}
+
+impl WriteOptions {
+    /// Checks the options, with a message saying what the allowed values are.
+    pub fn validate(&self) -> Result<()> {
+        let cs = self.chunk_size;
+        if !cs.is_power_of_two() || !((256 << 10)..=(8 << 20)).contains(&cs) {
+            return Err(Error::Invalid(format!(
+                "chunk size {cs} must be a power of two from 256K to 8M"
+            )));
+        }
+        if !(1..=22).contains(&self.level) {
+            return Err(Error::Invalid(format!(
+                "compression level {} must be 1..22",
+                self.level
+            )));
+        }
+        if self.part_bytes == 0 || self.memory < self.part_bytes {
+            return Err(Error::Invalid(
+                "memory budget must be at least one part".into(),
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// What a finished conversion wrote.
+#[derive(Debug, Clone)]
+pub struct WriteSummary {
+    /// The committed metadata.
+    pub metadata: Metadata,
+    /// Total bytes of chunk objects.
+    pub stored_bytes: u64,
+}
+
+/// Sort key of a bin: references in index order, unplaced records last.
+type BinKey = (u32, i64);
+
+struct BinBuf {
+    records: Vec<Record>,
+    bytes: usize,
+    sorted: bool,
+}
+
+struct Job {
+    key: BinKey,
+    part: u32,
+    records: Vec<Record>,
+}
+
+/// Writes records into a dataset.
+///
+/// ```
+/// use bams3_core::{dataset::{Dataset, DatasetWriter, WriteOptions}, storage::LocalStorage, Header, Record};
+/// use std::sync::Arc;
+/// let dir = std::env::temp_dir().join(format!("bams3-writer-doc-{}", std::process::id()));
+/// let header = Header::from_sam_text("@SQ\tSN:chr1\tLN:1000\n").unwrap();
+/// let storage = Arc::new(LocalStorage::new(&dir));
+/// let mut w = DatasetWriter::create(storage.clone(), header, WriteOptions::default()).unwrap();
+/// w.push(Record::from_sam_fields_for_doc()).unwrap();
+/// let summary = w.finish().unwrap();
+/// assert_eq!(summary.metadata.statistics.total_reads, 1);
+/// let ds = Dataset::open(storage).unwrap();
+/// assert_eq!(ds.metadata().statistics.total_reads, 1);
+/// std::fs::remove_dir_all(&dir).unwrap();
+/// ```
+pub struct DatasetWriter {
+    storage: Arc<dyn Storage>,
+    header: Header,
+    opts: WriteOptions,
+    bins: BTreeMap<BinKey, BinBuf>,
+    next_part: BTreeMap<BinKey, u32>,
+    buffered: usize,
+    sorted: bool,
+    last: (u32, i64),
+    jobs: Option<Sender<Job>>,
+    results: Receiver<Result<(BinKey, ChunkEntry)>>,
+    workers: Vec<JoinHandle<()>>,
+    entries: Vec<(BinKey, ChunkEntry)>,
+    error: Option<Error>,
+}
+
+impl DatasetWriter {
+    /// Starts a dataset in empty `storage`; refuses a location that already holds objects.
+    pub fn create(storage: Arc<dyn Storage>, header: Header, opts: WriteOptions) -> Result<Self> {
+        opts.validate()?;
+        if !storage.list("")?.is_empty() {
+            return Err(Error::AlreadyExists(storage.root()));
+        }
+        let threads = opts.threads.max(1);
+        let (job_tx, job_rx) = bounded::<Job>(threads);
+        let (res_tx, res_rx) = bounded(threads * 4 + 16);
+        let workers = (0..threads)
+            .map(|_| {
+                let rx = job_rx.clone();
+                let tx = res_tx.clone();
+                let storage = storage.clone();
+                let header = header.clone();
+                let (level, chunk_size) = (opts.level, opts.chunk_size as i64);
+                std::thread::spawn(move || {
+                    for job in rx {
+                        let r = store_part(&*storage, &header, job, level, chunk_size);
+                        if tx.send(r).is_err() {
+                            break;
+                        }
+                    }
+                })
+            })
+            .collect();
+        Ok(DatasetWriter {
+            storage,
+            header,
+            opts,
+            bins: BTreeMap::new(),
+            next_part: BTreeMap::new(),
+            buffered: 0,
+            sorted: true,
+            last: (0, i64::MIN),
+            jobs: Some(job_tx),
+            results: res_rx,
+            workers,
+            entries: Vec::new(),
+            error: None,
+        })
+    }
+
+    /// The header being written.
+    pub fn header(&self) -> &Header {
+        &self.header
+    }
+
+    /// Adds one record. Records may come in any order.
+    pub fn push(&mut self, record: Record) -> Result<()> {
+        let ref_id = record.ref_id();
+        if ref_id >= 0 && ref_id as usize >= self.header.references.len() {
+            return Err(Error::corrupt(
+                "input",
+                format!(
+                    "record '{}' refers to reference #{ref_id}, which the header does not define",
+                    String::from_utf8_lossy(record.name())
+                ),
+            ));
+        }
+        let pos = record.pos() as i64;
+        // Records with a reference but no position sort first in their reference, as samtools
+        // sort puts them; records without a reference go to the unplaced chunks.
+        let key = if ref_id < 0 {
+            (u32::MAX, 0)
+        } else {
+            (ref_id as u32, pos.max(0) / self.opts.chunk_size as i64)
+        };
+        let order = (key.0, if ref_id < 0 { 0 } else { pos });
+        if order < self.last {
+            self.sorted = false;
+        } else {
+            self.last = order;
+            if self.sorted {
+                self.flush_before(key)?;
+            }
+        }
+        let size = record.as_bytes().len() + 4;
+        let bin = self.bins.entry(key).or_insert_with(|| BinBuf {
+            records: Vec::new(),
+            bytes: 0,
+            sorted: true,
+        });
+        if let Some(prev) = bin.records.last() {
+            if prev.pos() > record.pos() {
+                bin.sorted = false;
+            }
+        }
+        bin.records.push(record);
+        bin.bytes += size;
+        self.buffered += size;
+        if bin.bytes >= self.opts.part_bytes {
+            self.flush_bin(key)?;
+        }
+        while self.buffered > self.opts.memory {
+            let largest = self
+                .bins
+                .iter()
+                .max_by_key(|(_, b)| b.bytes)
+                .map(|(k, _)| *k);
+            match largest {
+                Some(k) => self.flush_bin(k)?,
+                None => break,
+            }
+        }
+        self.collect_results(false)
+    }
+
+    /// Writes out every buffered bin before `key` (sorted input has moved past them).
+    fn flush_before(&mut self, key: BinKey) -> Result<()> {
+        let done: Vec<BinKey> = self.bins.range(..key).map(|(k, _)| *k).collect();
+        for k in done {
+            self.flush_bin(k)?;
+        }
+        Ok(())
+    }
+
+    fn flush_bin(&mut self, key: BinKey) -> Result<()> {
+        let Some(mut bin) = self.bins.remove(&key) else {
+            return Ok(());
+        };
+        self.buffered -= bin.bytes;
+        if !bin.sorted {
+            bin.records.sort_by_key(|r| r.pos());
+        }
+        let part = self.next_part.entry(key).or_insert(0);
+        let job = Job {
+            key,
+            part: *part,
+            records: bin.records,
+        };
+        *part += 1;
+        let sent = self.jobs.as_ref().map(|tx| tx.send(job));
+        if !matches!(sent, Some(Ok(()))) {
+            // A worker died; its error is waiting in the results.
+            self.collect_results(true)?;
+            return Err(Error::Invalid("chunk writer stopped".into()));
+        }
+        Ok(())
+    }
+
+    fn collect_results(&mut self, wait: bool) -> Result<()> {
+        loop {
+            let r = if wait {
+                match self.results.recv() {
+                    Ok(r) => r,
+                    Err(_) => break,
+                }
+            } else {
+                match self.results.try_recv() {
+                    Ok(r) => r,
+                    Err(_) => break,
+                }
+            };
+            match r {
+                Ok(e) => self.entries.push(e),
+                Err(e) => {
+                    if self.error.is_none() {
+                        self.error = Some(e);
+                    }
+                }
+            }
+        }
+        match self.error.take() {
+            Some(e) => Err(e),
+            None => Ok(()),
+        }
+    }
+
+    /// Writes the remaining bins, then the header, the index and, last, the metadata.
+    pub fn finish(mut self) -> Result<WriteSummary> {
+        let r = self.finish_inner();
+        if r.is_err() {
+            self.cleanup();
+        }
+        r
+    }
+
+    fn finish_inner(&mut self) -> Result<WriteSummary> {
+        let keys: Vec<BinKey> = self.bins.keys().copied().collect();
+        for k in keys {
+            self.flush_bin(k)?;
+        }
+        self.jobs = None;
+        for w in self.workers.drain(..) {
+            let _ = w.join();
+        }
+        self.collect_results(true)?;
+        self.entries
+            .sort_by(|a, b| (a.0, a.1.part).cmp(&(b.0, b.1.part)));
+
+        let mut stats = Statistics::default();
+        let mut stored_bytes = 0;
+        let mut references: Vec<ReferenceChunks> = self
+            .header
+            .references
+            .iter()
+            .map(|r| ReferenceChunks {
+                name: r.name.clone(),
+                length: r.length,
+                chunks: Vec::new(),
+            })
+            .collect();
+        let mut unmapped = Vec::new();
+        for (key, e) in &self.entries {
+            stats.total_reads += e.count;
+            stats.unmapped_reads += e.unmapped;
+            stats.duplicate_reads += e.duplicates;
+            stats.secondary_reads += e.secondary;
+            stats.total_bases += e.bases;
+            stored_bytes += e.stored_bytes;
+            match references.get_mut(key.0 as usize) {
+                Some(r) => r.chunks.push(e.clone()),
+                None => unmapped.push(e.clone()),
+            }
+        }
+        stats.mapped_reads = stats.total_reads - stats.unmapped_reads;
+        let index = SpatialIndex {
+            format: "bams3-spatial-index".into(),
+            version: metadata::FORMAT_VERSION.into(),
+            chunk_size: self.opts.chunk_size,
+            references,
+            unmapped,
+        };
+        let metadata = Metadata {
+            format: "bams3".into(),
+            version: metadata::FORMAT_VERSION.into(),
+            created: metadata::now_rfc3339(),
+            created_by: format!("bams3 {}", env!("CARGO_PKG_VERSION")),
+            source: self.opts.source.clone(),
+            statistics: stats,
+            chunk_size: self.opts.chunk_size,
+            compression: Compression {
+                algorithm: "zstd".into(),
+                level: self.opts.level,
+            },
+            chunk_count: self.entries.len() as u64,
+            sorted_input: self.sorted,
+        };
+        let json = |v: &dyn erased::Json| v.to_json();
+        self.storage
+            .put(metadata::HEADER_KEY, &json(&self.header))?;
+        self.storage.put(metadata::INDEX_KEY, &json(&index))?;
+        self.storage.put(metadata::METADATA_KEY, &json(&metadata))?;
+        Ok(WriteSummary {
+            metadata,
+            stored_bytes,
+        })
+    }
+
+    /// Stops writing and removes what was written, leaving no dataset behind.
+    pub fn abort(mut self) {
+        self.cleanup();
+    }
+
+    fn cleanup(&mut self) {
+        self.jobs = None;
+        for w in self.workers.drain(..) {
+            let _ = w.join();
+        }
+        let _ = self.collect_results(true);
+        for (_, e) in &self.entries {
+            let _ = self.storage.delete(&e.path);
+        }
+        let _ = self.storage.delete(metadata::INDEX_KEY);
+        let _ = self.storage.delete(metadata::HEADER_KEY);
+    }
+}
+
+impl Drop for DatasetWriter {
+    fn drop(&mut self) {
+        // Dropped without finish(): stop the workers; never commit.
+        self.jobs = None;
+        for w in self.workers.drain(..) {
+            let _ = w.join();
+        }
+    }
+}
+
+mod erased {
+    /// Pretty JSON of any serialisable value, behind a trait object to keep call sites short.
+    pub trait Json {
+        fn to_json(&self) -> Vec<u8>;
+    }
+    impl<T: serde::Serialize> Json for T {
+        fn to_json(&self) -> Vec<u8> {
+            let mut v = serde_json::to_vec_pretty(self).expect("metadata serialises");
+            v.push(b'\n');
+            v
+        }
+    }
+}
+
+fn store_part(
+    storage: &dyn Storage,
+    header: &Header,
+    job: Job,
+    level: i32,
+    chunk_size: i64,
+) -> Result<(BinKey, ChunkEntry)> {
+    let encoded = chunk::encode(&job.records, level)?;
+    let (reference, start, end) = if job.key.0 == u32::MAX {
+        (None, 0, 0)
+    } else {
+        let name = header.references[job.key.0 as usize].name.as_str();
+        (
+            Some(name),
+            job.key.1 * chunk_size,
+            (job.key.1 + 1) * chunk_size,
+        )
+    };
+    let path = chunk_key(reference, start, end, job.part);
+    storage.put(&path, &encoded.bytes)?;
+    let entry = ChunkEntry::new(
+        path,
+        (start, end, job.part),
+        &encoded.stats,
+        &encoded.header.streams,
+        &encoded.bytes,
+    );
+    Ok((job.key, entry))
+}

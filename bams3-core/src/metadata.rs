@@ -1,0 +1,108 @@
+//! `_metadata.json`: what a dataset is, how it was made, and its statistics. Written last: its
+//! presence is what makes a dataset complete.
+
+use serde::{Deserialize, Serialize};
+
+/// Object key of the metadata file.
+pub const METADATA_KEY: &str = "_metadata.json";
+/// Object key of the header file.
+pub const HEADER_KEY: &str = "_header.json";
+/// Object key of the spatial index.
+pub const INDEX_KEY: &str = "_index/spatial.json";
+/// Format version written by this library.
+pub const FORMAT_VERSION: &str = "0.3.0";
+
+/// The contents of `_metadata.json`.
+///
+/// ```
+/// use bams3_core::metadata::Metadata;
+/// let m: Metadata = serde_json::from_str(r#"{"format":"bams3","version":"0.3.0",
+///   "created":"2026-01-01T00:00:00Z","created_by":"bams3 0.3.0",
+///   "source":{"file":"x.bam","format":"BAM"},"statistics":{"total_reads":1,"mapped_reads":1,
+///   "unmapped_reads":0,"duplicate_reads":0,"secondary_reads":0,"total_bases":4},
+///   "chunk_size":1048576,"compression":{"algorithm":"zstd","level":3},"chunk_count":1,
+///   "sorted_input":true}"#).unwrap();
+/// assert_eq!(m.statistics.total_reads, 1);
+/// ```
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Metadata {
+    /// Always `"bams3"`.
+    pub format: String,
+    /// Format version, `"0.3.0"`.
+    pub version: String,
+    /// Creation time, RFC 3339 UTC.
+    pub created: String,
+    /// Producer and its version.
+    pub created_by: String,
+    /// Where the records came from.
+    pub source: Source,
+    /// Dataset-wide counts.
+    pub statistics: Statistics,
+    /// Genomic span of a bin, in bases (a power of two).
+    pub chunk_size: u64,
+    /// Stream compression.
+    pub compression: Compression,
+    /// Number of chunk objects.
+    pub chunk_count: u64,
+    /// Whether the input arrived coordinate-sorted (parts of a bin then never overlap).
+    pub sorted_input: bool,
+}
+
+/// The input a dataset was converted from.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Source {
+    /// Path or URI as given, or `-` for standard input.
+    pub file: String,
+    /// `BAM` or `SAM`.
+    pub format: String,
+}
+
+/// Dataset-wide record counts.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Statistics {
+    /// All records.
+    pub total_reads: u64,
+    /// Records without the unmapped flag.
+    pub mapped_reads: u64,
+    /// Records with the unmapped flag (placed or not).
+    pub unmapped_reads: u64,
+    /// Records with the duplicate flag.
+    pub duplicate_reads: u64,
+    /// Secondary or supplementary records.
+    pub secondary_reads: u64,
+    /// Sum of sequence lengths.
+    pub total_bases: u64,
+}
+
+/// How streams are compressed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Compression {
+    /// `"zstd"`.
+    pub algorithm: String,
+    /// zstd level.
+    pub level: i32,
+}
+
+/// The current time as RFC 3339 UTC with seconds, without pulling in a date crate.
+pub fn now_rfc3339() -> String {
+    let secs = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64);
+    let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
+    // Howard Hinnant's civil_from_days.
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    )
+}

@@ -1,0 +1,200 @@
+//! Streaming SAM reader: the header, then one record per line.
+
+use std::collections::HashMap;
+use std::io::BufRead;
+
+use crate::{Error, Header, Record, Result};
+
+use super::parse::parse_line;
+
+/// Reads a SAM stream: [`Reader::new`] takes the `@` header lines, then
+/// [`Reader::read_record`] returns one BAM-encoded record per line.
+///
+/// Nothing is skipped: a blank line in the middle is an error, only blank lines at the very
+/// end are allowed. CRLF line ends are accepted. Errors name the line number.
+///
+/// ```
+/// use bams3_core::sam::Reader;
+/// let text = "@SQ\tSN:chr1\tLN:1000\r\nr1\t0\tchr1\t5\t60\t2M\t*\t0\t0\tAC\tII\r\n";
+/// let mut reader = Reader::new(text.as_bytes()).unwrap();
+/// assert_eq!(reader.header().references[0].name, "chr1");
+/// let rec = reader.read_record().unwrap().unwrap();
+/// assert_eq!(rec.pos(), 4);
+/// assert!(reader.read_record().unwrap().is_none());
+/// ```
+pub struct Reader<R: BufRead> {
+    inner: R,
+    header: Header,
+    /// Reference name → index, so that each record costs one hash lookup, not a scan.
+    ref_index: HashMap<Vec<u8>, usize>,
+    /// 1-based number of the last line read.
+    line_no: u64,
+    line: Vec<u8>,
+}
+
+impl<R: BufRead> Reader<R> {
+    /// Reads the header (every leading line that starts with `@`) verbatim.
+    pub fn new(mut inner: R) -> Result<Self> {
+        let mut text = Vec::new();
+        let mut line_no = 0;
+        loop {
+            let next = inner.fill_buf().map_err(|e| Error::io("SAM input", e))?;
+            if next.first() != Some(&b'@') {
+                break;
+            }
+            line_no += 1;
+            let before = text.len();
+            inner
+                .read_until(b'\n', &mut text)
+                .map_err(|e| Error::io("SAM input", e))?;
+            // The header text promises a newline after every line.
+            if text.last() != Some(&b'\n') {
+                text.push(b'\n');
+            }
+            if let Err(e) = std::str::from_utf8(&text[before..]) {
+                return Err(Error::corrupt(
+                    format!("SAM header line {line_no}"),
+                    format!("not valid UTF-8 ({e})"),
+                ));
+            }
+        }
+        // Each line was checked above.
+        let text = String::from_utf8(text)
+            .map_err(|e| Error::corrupt("SAM header", format!("not valid UTF-8 ({e})")))?;
+        let header = Header::from_sam_text(&text)?;
+        let mut ref_index = HashMap::with_capacity(header.references.len());
+        for (i, r) in header.references.iter().enumerate() {
+            // Like htslib, the first @SQ line with a given name wins.
+            ref_index.entry(r.name.as_bytes().to_vec()).or_insert(i);
+        }
+        Ok(Reader {
+            inner,
+            header,
+            ref_index,
+            line_no,
+            line: Vec::new(),
+        })
+    }
+
+    /// The header read by [`Reader::new`].
+    pub fn header(&self) -> &Header {
+        &self.header
+    }
+
+    /// Gives the header back, dropping the reader.
+    pub fn into_header(self) -> Header {
+        self.header
+    }
+
+    /// Reads the next record; `None` at the end of the input.
+    pub fn read_record(&mut self) -> Result<Option<Record>> {
+        self.line.clear();
+        let n = self
+            .inner
+            .read_until(b'\n', &mut self.line)
+            .map_err(|e| Error::io("SAM input", e))?;
+        if n == 0 {
+            return Ok(None);
+        }
+        self.line_no += 1;
+        let line_no = self.line_no;
+        let what = || format!("SAM line {line_no}");
+        let mut end = self.line.len();
+        for ending in [b'\n', b'\r'] {
+            if end > 0 && self.line[end - 1] == ending {
+                end -= 1;
+            }
+        }
+        if end == 0 {
+            // Blank lines are tolerated only as trailing padding.
+            if self.rest_is_blank()? {
+                return Ok(None);
+            }
+            return Err(Error::corrupt(
+                what(),
+                "empty line before the end of the input",
+            ));
+        }
+        let line = &self.line[..end];
+        if line[0] == b'@' {
+            return Err(Error::corrupt(
+                what(),
+                "header line after the first alignment",
+            ));
+        }
+        let index = &self.ref_index;
+        let lookup = |name: &[u8]| index.get(name).copied();
+        parse_line(line, &lookup)
+            .map(Some)
+            .map_err(|detail| Error::corrupt(what(), detail))
+    }
+
+    /// Consumes the input if everything left is blank lines; reports whether it was.
+    fn rest_is_blank(&mut self) -> Result<bool> {
+        loop {
+            let buf = self
+                .inner
+                .fill_buf()
+                .map_err(|e| Error::io("SAM input", e))?;
+            if buf.is_empty() {
+                return Ok(true);
+            }
+            match buf.iter().position(|&c| c != b'\n' && c != b'\r') {
+                Some(_) => return Ok(false),
+                None => {
+                    let n = buf.len();
+                    self.inner.consume(n);
+                }
+            }
+        }
+    }
+}
+
+impl<R: BufRead> Iterator for Reader<R> {
+    type Item = Result<Record>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        self.read_record().transpose()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const HEAD: &str = "@HD\tVN:1.6\n@SQ\tSN:chr1\tLN:1000\n";
+    const REC: &str = "r1\t0\tchr1\t5\t60\t2M\t*\t0\t0\tAC\tII";
+
+    fn read_all(text: &str) -> Result<Vec<Record>> {
+        Reader::new(text.as_bytes())?.collect()
+    }
+
+    #[test]
+    fn header_is_kept_verbatim() {
+        let text = format!("{HEAD}{REC}\n");
+        let r = Reader::new(text.as_bytes()).unwrap();
+        assert_eq!(r.header().text, HEAD);
+        let r = Reader::new("@SQ\tSN:c\tLN:9\r\n".as_bytes()).unwrap();
+        assert_eq!(r.header().text, "@SQ\tSN:c\tLN:9\r\n");
+        assert_eq!(r.header().references[0].name, "c");
+    }
+
+    #[test]
+    fn trailing_blank_lines_and_crlf_are_fine() {
+        assert_eq!(read_all(&format!("{HEAD}{REC}\n\n\r\n")).unwrap().len(), 1);
+        assert_eq!(read_all(&format!("{HEAD}{REC}\r\n{REC}")).unwrap().len(), 2);
+        assert_eq!(read_all(HEAD).unwrap().len(), 0);
+    }
+
+    #[test]
+    fn errors_name_the_line() {
+        let e = read_all(&format!("{HEAD}{REC}\n\n{REC}\n")).unwrap_err();
+        assert!(e.to_string().contains("SAM line 4"), "{e}");
+        let e = read_all(&format!("{HEAD}{REC}\n{}\n", REC.replace("chr1", "chr2")))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("SAM line 4") && e.contains("chr2"), "{e}");
+        let e = read_all(&format!("{HEAD}{REC}\n@CO\tlate\n")).unwrap_err();
+        assert!(e.to_string().contains("SAM line 4"), "{e}");
+    }
+}
