@@ -7,8 +7,9 @@ mod common;
 use common::*;
 use std::path::Path;
 
-/// Keys under which `bams3 stats --json` may report the total number of records.
-const TOTAL_KEYS: &[&str] = &[
+/// Key under which `bams3 stats --json` reports the total number of records
+/// (`statistics.total_reads`).
+const TOTAL_KEYS: &[&str] = &["total_reads"];
     "total_records",
     "records",
     "record_count",
