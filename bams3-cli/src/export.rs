@@ -75,8 +75,18 @@ pub fn run(a: Args) -> Result<()> {
     if a.index {
         let index = noodles_bam::fs::index(&a.output)
             .with_context(|| format!("{}: cannot index", a.output))?;
-        let bai = format!("{}.bai", a.output);
-        noodles_bam::bai::fs::write(&bai, &index).with_context(|| format!("{bai}: cannot write"))?;
+        // References longer than 2^29 bases need CSI; BAI otherwise, as samtools index does.
+        let written = match &index {
+            noodles_bam::Index::Bai(bai) => {
+                let p = format!("{}.bai", a.output);
+                noodles_bam::bai::fs::write(&p, bai).map(|_| p)
+            }
+            noodles_bam::Index::Csi(csi) => {
+                let p = format!("{}.csi", a.output);
+                noodles_csi::fs::write(&p, csi).map(|_| p)
+            }
+        };
+        written.with_context(|| format!("{}: cannot write index", a.output))?;
     }
     Ok(())
 }

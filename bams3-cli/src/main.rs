@@ -6,6 +6,7 @@ mod output;
 mod query;
 mod stats;
 mod units;
+mod upgrade;
 mod validate;
 
 use std::process::ExitCode;
@@ -34,6 +35,8 @@ enum Command {
     Export(export::Args),
     /// Check every chunk of a dataset against its checksums and index.
     Validate(validate::Args),
+    /// Rewrite an upstream v0.1/v0.2 dataset as v0.3.
+    Upgrade(upgrade::Args),
 }
 
 fn main() -> ExitCode {
@@ -44,6 +47,7 @@ fn main() -> ExitCode {
         Command::Stats(a) => stats::run(a),
         Command::Export(a) => export::run(a),
         Command::Validate(a) => validate::run(a),
+        Command::Upgrade(a) => upgrade::run(a),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -46,7 +46,9 @@ impl RecordSink {
     /// BAM output.
     pub fn bam(path: Option<&str>, header: &Header, threads: usize, level: u8) -> Result<Self> {
         let out = open_stream(path)?;
-        Ok(RecordSink::Bam(bam::Writer::new(out, header, threads, level)?))
+        Ok(RecordSink::Bam(bam::Writer::new(
+            out, header, threads, level,
+        )?))
     }
 
     /// Writes one record.

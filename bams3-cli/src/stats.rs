@@ -60,6 +60,7 @@ pub fn run(a: Args) -> Result<()> {
             "stored_bytes": stored,
             "raw_bam_record_bytes": raw,
             "unplaced_reads": unplaced,
+            "losses": ds.losses(),
             "references": per_ref.iter().filter(|r| r.2 > 0).map(|r| json!({
                 "name": r.0, "length": r.1, "reads": r.2, "chunks": r.3, "stored_bytes": r.4
             })).collect::<Vec<_>>(),
@@ -79,10 +80,22 @@ pub fn run(a: Args) -> Result<()> {
     println!("created:        {} by {}", m.created, m.created_by);
     println!("source:         {} ({})", m.source.file, m.source.format);
     println!("total reads:    {}", s.total_reads);
-    println!("mapped:         {} ({:.2}%)", s.mapped_reads, pct(s.mapped_reads));
-    println!("unmapped:       {} ({:.2}%)", s.unmapped_reads, pct(s.unmapped_reads));
+    println!(
+        "mapped:         {} ({:.2}%)",
+        s.mapped_reads,
+        pct(s.mapped_reads)
+    );
+    println!(
+        "unmapped:       {} ({:.2}%)",
+        s.unmapped_reads,
+        pct(s.unmapped_reads)
+    );
     println!("unplaced:       {}", unplaced);
-    println!("duplicates:     {} ({:.2}%)", s.duplicate_reads, pct(s.duplicate_reads));
+    println!(
+        "duplicates:     {} ({:.2}%)",
+        s.duplicate_reads,
+        pct(s.duplicate_reads)
+    );
     println!("secondary/supp: {}", s.secondary_reads);
     println!("total bases:    {}", s.total_bases);
     println!("chunk size:     {} bp", m.chunk_size);
@@ -91,6 +104,9 @@ pub fn run(a: Args) -> Result<()> {
         "stored bytes:   {} ({} level {})",
         stored, m.compression.algorithm, m.compression.level
     );
+    for loss in ds.losses() {
+        println!("lost:           {loss}");
+    }
     println!("references with reads:");
     for r in per_ref.iter().filter(|r| r.2 > 0) {
         println!("  {}\t{}\t{} reads\t{} chunks", r.0, r.1, r.2, r.3);

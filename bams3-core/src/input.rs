@@ -63,7 +63,9 @@ impl AlignmentInput {
         } else {
             let f = File::open(path).map_err(|e| Error::io(path, e))?;
             if f.metadata().map(|m| m.is_dir()).unwrap_or(false) {
-                return Err(Error::Invalid(format!("{path}: is a directory, not a BAM/SAM file")));
+                return Err(Error::Invalid(format!(
+                    "{path}: is a directory, not a BAM/SAM file"
+                )));
             }
             check_bgzf_eof(&f, path)?;
             Box::new(f)
@@ -80,12 +82,16 @@ impl AlignmentInput {
         if head == [0x1f, 0x8b] {
             let decoded: Box<dyn Read + Send> = if threads > 1 {
                 let n = std::num::NonZero::new(threads).expect("threads > 1");
-                Box::new(noodles_bgzf::io::MultithreadedReader::with_worker_count(n, stream))
+                Box::new(noodles_bgzf::io::MultithreadedReader::with_worker_count(
+                    n, stream,
+                ))
             } else {
                 Box::new(noodles_bgzf::io::Reader::new(stream))
             };
             let (magic, decoded) = sniff(decoded, 4, what).map_err(|e| match e {
-                Error::Io { source, .. } => Error::corrupt(what, format!("bad BGZF data: {source}")),
+                Error::Io { source, .. } => {
+                    Error::corrupt(what, format!("bad BGZF data: {source}"))
+                }
                 e => e,
             })?;
             if magic == bam::MAGIC {
@@ -149,7 +155,10 @@ fn check_bgzf_eof(f: &File, path: &str) -> Result<()> {
         if tail == bam::BGZF_EOF {
             Ok(())
         } else {
-            Err(Error::corrupt(path, "truncated BAM file (no BGZF end-of-file marker)"))
+            Err(Error::corrupt(
+                path,
+                "truncated BAM file (no BGZF end-of-file marker)",
+            ))
         }
     } else if n == 2 && magic == [0x1f, 0x8b] {
         Err(Error::corrupt(path, "truncated BAM file"))

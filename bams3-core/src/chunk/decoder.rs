@@ -9,6 +9,24 @@ use crate::{Error, Result};
 /// Largest decoded stream accepted; a corrupt length must not make us allocate without bound.
 const MAX_STREAM_LEN: u64 = 1 << 32;
 
+thread_local! {
+    /// One zstd context per thread, reused across streams and chunks.
+    static DECOMPRESSOR: std::cell::RefCell<Option<zstd::bulk::Decompressor<'static>>> =
+        const { std::cell::RefCell::new(None) };
+}
+
+fn decompress(stored: &[u8], capacity: usize) -> std::io::Result<Vec<u8>> {
+    DECOMPRESSOR.with(|d| {
+        let mut d = d.borrow_mut();
+        if d.is_none() {
+            *d = Some(zstd::bulk::Decompressor::new()?);
+        }
+        d.as_mut()
+            .expect("decompressor just set")
+            .decompress(stored, capacity)
+    })
+}
+
 /// Decompresses one stored stream after checking its CRC.
 pub fn decode_stream(info: &StreamInfo, stored: &[u8], what: &str) -> Result<Vec<u8>> {
     let id = StreamId::ALL
@@ -25,7 +43,7 @@ pub fn decode_stream(info: &StreamInfo, stored: &[u8], what: &str) -> Result<Vec
     }
     let raw = match info.codec {
         CODEC_RAW => stored.to_vec(),
-        CODEC_ZSTD => zstd::bulk::decompress(stored, info.raw_len as usize)
+        CODEC_ZSTD => decompress(stored, info.raw_len as usize)
             .map_err(|e| Error::corrupt(what, format!("stream '{id}': zstd: {e}")))?,
         c => {
             return Err(Error::corrupt(

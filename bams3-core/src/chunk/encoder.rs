@@ -59,21 +59,21 @@ impl ChunkStats {
     }
 
     fn add(&mut self, r: &Record) {
-        let flag = r.flag();
-            self.count += 1;
-            self.first_pos = self.first_pos.min(pos as i64);
-            self.last_pos = self.last_pos.max(pos as i64);
-            self.max_end = self.max_end.max(r.end());
-            self.mapq_min = self.mapq_min.min(r.mapq());
-            self.mapq_max = self.mapq_max.max(r.mapq());
-            self.flags_all &= flag;
-            self.flags_any |= flag;
-            self.unmapped += u64::from(flag & record::flags::UNMAPPED != 0);
-            self.duplicates += u64::from(flag & record::flags::DUPLICATE != 0);
-            self.secondary +=
-                u64::from(flag & (record::flags::SECONDARY | record::flags::SUPPLEMENTARY) != 0);
-            self.bases += r.l_seq() as u64;
-            self.bam_bytes += 4 + r.as_bytes().len() as u64;
+        let (pos, flag) = (r.pos(), r.flag());
+        self.count += 1;
+        self.first_pos = self.first_pos.min(pos as i64);
+        self.last_pos = self.last_pos.max(pos as i64);
+        self.max_end = self.max_end.max(r.end());
+        self.mapq_min = self.mapq_min.min(r.mapq());
+        self.mapq_max = self.mapq_max.max(r.mapq());
+        self.flags_all &= flag;
+        self.flags_any |= flag;
+        self.unmapped += u64::from(flag & record::flags::UNMAPPED != 0);
+        self.duplicates += u64::from(flag & record::flags::DUPLICATE != 0);
+        self.secondary +=
+            u64::from(flag & (record::flags::SECONDARY | record::flags::SUPPLEMENTARY) != 0);
+        self.bases += r.l_seq() as u64;
+        self.bam_bytes += 4 + r.as_bytes().len() as u64;
     }
 
     fn finish(self) -> Self {
@@ -105,6 +105,24 @@ pub(super) fn expected_bin(pos: i32, flag: u16, raw_cigar: &[u8]) -> u16 {
         record::cigar_reference_len(raw_cigar)
     };
     record::reg2bin(pos as i64, pos as i64 + rlen.max(1))
+}
+
+thread_local! {
+    /// One zstd context per thread: creating a context per stream costs more than compressing
+    /// the small streams of a sparse chunk.
+    static COMPRESSOR: std::cell::RefCell<Option<(i32, zstd::bulk::Compressor<'static>)>> =
+        const { std::cell::RefCell::new(None) };
+}
+
+fn compress(raw: &[u8], level: i32) -> std::io::Result<Vec<u8>> {
+    COMPRESSOR.with(|c| {
+        let mut c = c.borrow_mut();
+        if c.as_ref().is_none_or(|(l, _)| *l != level) {
+            *c = Some((level, zstd::bulk::Compressor::new(level)?));
+        }
+        let (_, z) = c.as_mut().expect("compressor just set");
+        z.compress(raw)
+    })
 }
 
 /// Encodes `records` (in the order given) into a chunk compressed at zstd `level`.
@@ -158,7 +176,7 @@ pub fn encode(records: &[Record], level: i32) -> Result<EncodedChunk> {
         let (codec, stored) = if raw.is_empty() {
             (CODEC_RAW, Vec::new())
         } else {
-            let z = zstd::bulk::compress(raw, level)
+            let z = compress(raw, level)
                 .map_err(|e| Error::Invalid(format!("zstd compression failed: {e}")))?;
             (CODEC_ZSTD, z)
         };

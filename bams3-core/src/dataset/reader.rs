@@ -5,8 +5,9 @@ use std::collections::{BinaryHeap, VecDeque};
 use std::sync::Arc;
 
 use crate::chunk::{ChunkData, Fields};
-use crate::index::{ChunkEntry, SpatialIndex};
-use crate::metadata::{self, Metadata};
+use crate::index::{ChunkEntry, ReferenceChunks, SpatialIndex};
+use crate::legacy::{self, LegacyChunk, LegacyDataset};
+use crate::metadata::{self, Compression, Metadata, Source, Statistics};
 use crate::region::Region;
 use crate::storage::Storage;
 use crate::{Error, Header, Record, Result};
@@ -55,6 +56,7 @@ pub struct Dataset {
     metadata: Metadata,
     header: Header,
     index: SpatialIndex,
+    legacy: Option<LegacyDataset>,
 }
 
 /// What part of a dataset one pass reads.
@@ -85,6 +87,21 @@ impl Dataset {
             Err(e) => return Err(e),
         };
         let what = |k: &str| format!("{root}/{k}");
+        let version = serde_json::from_slice::<serde_json::Value>(&meta)
+            .ok()
+            .and_then(|v| {
+                v.get("version")
+                    .and_then(|v| v.as_str().map(str::to_string))
+            });
+        if let Some(v) = version.filter(|v| legacy::SUPPORTED_VERSIONS.contains(&v.as_str())) {
+            let header = storage.get(metadata::HEADER_KEY)?;
+            let ds = legacy::open(&meta, &header).map_err(|e| match e {
+                Error::Corrupt { what: w, detail } => Error::corrupt(what(&w), detail),
+                e => e,
+            })?;
+            let _ = v;
+            return Ok(Self::from_legacy(storage, ds));
+        }
         let metadata: Metadata = serde_json::from_slice(&meta)
             .map_err(|e| Error::corrupt(what(metadata::METADATA_KEY), e.to_string()))?;
         if metadata.format != "bams3" || !metadata.version.starts_with("0.3") {
@@ -108,7 +125,146 @@ impl Dataset {
             metadata,
             header,
             index,
+            legacy: None,
         })
+    }
+
+    /// Presents an upstream v0.1/v0.2 dataset through the v0.3 index: each legacy chunk becomes
+    /// an entry whose reads may extend anywhere past its start (upstream recorded no end), so
+    /// queries look back through every earlier chunk of the reference.
+    fn from_legacy(storage: Arc<dyn Storage>, ds: LegacyDataset) -> Dataset {
+        let entry = |c: &LegacyChunk| ChunkEntry {
+            path: c.path.clone(),
+            bin_start: c.start,
+            bin_end: c.end,
+            part: 0,
+            count: c.reads,
+            // Records without a position (-1) may sit in the first chunk of a reference.
+            first_pos: if c.start == 0 { -1 } else { c.start },
+            last_pos: c.end,
+            max_end: i64::MAX,
+            mapq_min: 0,
+            mapq_max: u8::MAX,
+            flags_all: 0,
+            flags_any: u16::MAX,
+            unmapped: 0,
+            duplicates: 0,
+            secondary: 0,
+            bases: 0,
+            raw_bytes: 0,
+            stored_bytes: 0,
+            checksum: c.checksum.clone().unwrap_or_default(),
+            streams: Vec::new(),
+        };
+        let mut references: Vec<ReferenceChunks> = ds
+            .header
+            .references
+            .iter()
+            .map(|r| ReferenceChunks {
+                name: r.name.clone(),
+                length: r.length,
+                chunks: Vec::new(),
+            })
+            .collect();
+        let mut unmapped = Vec::new();
+        for c in &ds.chunks {
+            match usize::try_from(c.ref_id)
+                .ok()
+                .and_then(|i| references.get_mut(i))
+            {
+                Some(r) => r.chunks.push(entry(c)),
+                None => unmapped.push(entry(c)),
+            }
+        }
+        let total: u64 = ds.chunks.iter().map(|c| c.reads).sum();
+        let unplaced: u64 = unmapped.iter().map(|c: &ChunkEntry| c.count).sum();
+        let metadata = Metadata {
+            format: "bams3".into(),
+            version: ds.version.clone(),
+            created: String::new(),
+            created_by: "bams3-go or the Python proof of concept".into(),
+            source: Source {
+                file: if ds.one_based {
+                    "stdin".into()
+                } else {
+                    String::new()
+                },
+                format: "legacy".into(),
+            },
+            statistics: Statistics {
+                total_reads: total,
+                mapped_reads: total - unplaced,
+                unmapped_reads: unplaced,
+                ..Statistics::default()
+            },
+            chunk_size: 0,
+            compression: Compression {
+                algorithm: ds.compression.clone(),
+                level: 0,
+            },
+            chunk_count: ds.chunks.len() as u64,
+            sorted_input: false,
+        };
+        let index = SpatialIndex {
+            format: "bams3-spatial-index".into(),
+            version: ds.version.clone(),
+            chunk_size: 0,
+            references,
+            unmapped,
+        };
+        Dataset {
+            storage,
+            metadata,
+            header: ds.header.clone(),
+            index,
+            legacy: Some(ds),
+        }
+    }
+
+    /// For an upstream v0.1/v0.2 dataset, what it lost relative to its source, in plain words;
+    /// empty for v0.3 datasets, which are lossless.
+    pub fn losses(&self) -> &[String] {
+        self.legacy.as_ref().map_or(&[], |l| l.losses.as_slice())
+    }
+
+    /// Whether this is an upstream v0.1/v0.2 dataset.
+    pub fn is_legacy(&self) -> bool {
+        self.legacy.is_some()
+    }
+
+    /// Reads and decodes all records of one chunk, in position order, keeping those `keep`
+    /// accepts.
+    pub fn chunk_records(
+        &self,
+        entry: &ChunkEntry,
+        mut keep: impl FnMut(&Record) -> bool,
+    ) -> Result<Vec<Record>> {
+        if let Some(ds) = &self.legacy {
+            let chunk = ds
+                .chunks
+                .iter()
+                .find(|c| c.path == entry.path)
+                .ok_or_else(|| Error::NotFound(entry.path.clone()))?;
+            let bytes = self.storage.get(&entry.path)?;
+            let what = format!("{}/{}", self.storage.root(), entry.path);
+            let mut records = legacy::decode_chunk(&bytes, chunk, ds).map_err(|e| match e {
+                Error::Corrupt { detail, .. } => Error::corrupt(&what, detail),
+                e => e,
+            })?;
+            // Upstream chunks can hold several sorted runs (stdin flushes); order them.
+            records.retain(|r| keep(r));
+            records.sort_by_key(|r| r.pos());
+            return Ok(records);
+        }
+        let data = self.read_chunk(entry, Fields::ALL)?;
+        let mut out = Vec::with_capacity(data.len());
+        for r in data.records() {
+            let r = r?;
+            if keep(&r) {
+                out.push(r);
+            }
+        }
+        Ok(out)
     }
 
     /// The metadata.
@@ -239,19 +395,18 @@ impl<'a> Query<'a> {
     }
 
     fn open(&mut self, order: usize, entry: &ChunkEntry) -> Result<()> {
-        let data = self.ds.read_chunk(entry, Fields::ALL)?;
         let scope = self.current.expect("scope is set while chunks are pending");
-        let mut records = VecDeque::with_capacity(data.len());
-        for r in data.records() {
-            let r = r?;
-            let inside = match scope {
-                Scope::Span(_, beg, end) => (r.pos() as i64) < end && r.end() > beg,
-                _ => true,
-            };
-            if inside && self.filter.keep(&r) {
-                records.push_back(r);
-            }
-        }
+        let filter = self.filter;
+        let records: VecDeque<Record> = self
+            .ds
+            .chunk_records(entry, |r| {
+                let inside = match scope {
+                    Scope::Span(_, beg, end) => (r.pos() as i64) < end && r.end() > beg,
+                    _ => true,
+                };
+                inside && filter.keep(r)
+            })?
+            .into();
         if let Some(first) = records.front() {
             let slot = self.cursors.len();
             self.heap.push(Reverse((first.pos(), order, slot)));

@@ -10,7 +10,7 @@ use super::{CIGAR_OPS, NT16};
 /// Appends `rec` as one SAM line, newline included, byte-identical to `samtools view` (1.16).
 ///
 /// Long CIGARs are printed in full from their `CG` tag, which is then left out, as htslib
-/// drops it when reading BAM. Malformed tags or out-of-range reference indices are errors.
+/// drops it when reading BAM (under htslib's exact conditions, see `htslib_cigar`). Malformed tags or out-of-range reference indices are errors.
 ///
 /// ```
 /// use bams3_core::{sam, Header, Record};
@@ -50,7 +50,7 @@ fn write_record(
     push_num(out, rec.mapq());
     out.push(b'\t');
 
-    let cigar = rec.cigar();
+    let (cigar, cg_index) = htslib_cigar(rec)?;
     if cigar.is_empty() {
         out.push(b'*');
     }
@@ -92,11 +92,9 @@ fn write_record(
     }
 
     // htslib moves a long CIGAR out of its `CG` tag on input, so that tag is never printed.
-    let mut skip_cg = rec.has_long_cigar();
-    for field in rec.aux_fields() {
+    for (i, field) in rec.aux_fields().enumerate() {
         let field = field.map_err(|e| e.to_string())?;
-        if skip_cg && &field.tag == b"CG" && field.ty == b'B' && field.value[0] == b'I' {
-            skip_cg = false;
+        if Some(i) == cg_index {
             continue;
         }
         out.push(b'\t');
@@ -104,6 +102,41 @@ fn write_record(
     }
     out.push(b'\n');
     Ok(())
+}
+
+/// The CIGAR `samtools view` prints, and the index of the tag it came from if it was a long
+/// CIGAR's `CG` tag.
+///
+/// This is [`Record::cigar`] with htslib's exact conditions (`bam_tag2cigar`), which are
+/// narrower in two ways that show up in real output: the read must be placed (`RNAME` and
+/// `POS` set), and only the *first* `CG` tag counts and must hold at least as many
+/// operations as the stored CIGAR. They are also wider: the subtype may be `i` and the
+/// placeholder's second op need not be `N`.
+fn htslib_cigar(rec: &Record) -> std::result::Result<(&[u8], Option<usize>), String> {
+    let raw = rec.raw_cigar();
+    let Some(w) = raw.get(..4) else {
+        return Ok((raw, None));
+    };
+    let op0 = u32::from_le_bytes([w[0], w[1], w[2], w[3]]);
+    if rec.ref_id() < 0 || rec.pos() < 0 || op0 & 0xf != 4 || (op0 >> 4) as usize != rec.l_seq() {
+        return Ok((raw, None));
+    }
+    for (i, field) in rec.aux_fields().enumerate() {
+        let field = field.map_err(|e| e.to_string())?;
+        if &field.tag != b"CG" {
+            continue;
+        }
+        if field.ty != b'B' || !matches!(field.value[0], b'I' | b'i') {
+            break;
+        }
+        let ops = &field.value[5..];
+        let n = ops.len() / 4;
+        if n >= raw.len() / 4 && n < 1 << 29 {
+            return Ok((ops, Some(i)));
+        }
+        break;
+    }
+    Ok((raw, None))
 }
 
 fn push_num(out: &mut Vec<u8>, n: impl std::fmt::Display) {

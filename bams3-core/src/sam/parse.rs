@@ -21,8 +21,10 @@ const MAX_CIGAR_OP_LEN: u64 = (1 << 28) - 1;
 /// Largest 1-based position BAM can store (its 0-based field is an `i32`).
 const MAX_POS_1BASED: u64 = 1 << 31;
 
-/// CIGAR op codes that consume query bases (`M`, `I`, `S`, `=`, `X`).
-const CONSUMES_QUERY: [bool; 9] = [true, true, false, false, true, false, false, true, true];
+/// CIGAR op codes that consume query bases (`M`, `I`, `S`, `=`, `X`; not `B`).
+const CONSUMES_QUERY: [bool; 10] = [
+    true, true, false, false, true, false, false, true, true, false,
+];
 
 /// BAM op code of a soft clip.
 const OP_SOFT_CLIP: u32 = 4;
@@ -72,17 +74,27 @@ pub(super) fn parse_line(
     let fail = |detail: String| format!("read '{}': {detail}", show(qname));
 
     parse_qname(qname)?;
-    let mut flag = parse_uint(flag, u16::MAX as u64, "FLAG").map_err(fail)? as u16;
+    let mut flag = parse_flag(flag).map_err(fail)?;
     let mut ref_id = parse_ref(rname, lookup, "RNAME").map_err(fail)?;
     let pos = parse_pos(pos, "POS").map_err(fail)?;
+    // htslib's normalisations, which `samtools view -b` applies to every record (mostly with
+    // a warning) and which BAM readers expect: a read at POS 0 cannot be placed, an unplaced
+    // read is unmapped, a mapped read needs a CIGAR, and a mate at PNEXT 0 is unplaced. The
+    // order matters: RNEXT `=` copies the RNAME as normalised.
+    if pos < 0 && ref_id >= 0 {
+        ref_id = -1;
+    }
     let mapq = parse_uint(mapq, u8::MAX as u64, "MAPQ").map_err(fail)? as u8;
     let mut cigar = parse_cigar(cigar).map_err(fail)?;
-    let next_ref_id = if rnext == b"=" {
+    let mut next_ref_id = if rnext == b"=" {
         ref_id
     } else {
         parse_ref(rnext, lookup, "RNEXT").map_err(fail)?
     };
     let next_pos = parse_pos(pnext, "PNEXT").map_err(fail)?;
+    if next_pos < 0 && next_ref_id >= 0 {
+        next_ref_id = -1;
+    }
     let tlen = parse_int(tlen, i32::MIN as i64, i32::MAX as i64, "TLEN").map_err(fail)? as i32;
     let seq = parse_seq(seq).map_err(fail)?;
     let qual = parse_qual(qual, seq.len()).map_err(fail)?;
@@ -91,32 +103,16 @@ pub(super) fn parse_line(
         parse_tag(field, &mut aux).map_err(fail)?;
     }
 
-    // htslib's normalisations, which `samtools view -b` applies to every record: a read at
-    // POS 0 cannot be placed, an unplaced read is unmapped, and a mapped read needs a CIGAR.
-    if pos < 0 && ref_id >= 0 {
-        ref_id = -1;
-    }
     if ref_id < 0 || cigar.is_empty() {
         flag |= flags::UNMAPPED;
     }
 
-    if !cigar.is_empty() {
-        let qlen: u64 = cigar
-            .iter()
-            .filter(|&&op| CONSUMES_QUERY[(op & 0xf) as usize])
-            .map(|&op| (op >> 4) as u64)
-            .sum();
-        if qlen != seq.len() as u64 {
-            return Err(fail(format!(
-                "CIGAR covers {qlen} query bases but SEQ has {}",
-                seq.len()
-            )));
-        }
-    }
-
+    check_query_len(&cigar, seq.len(), "CIGAR").map_err(fail)?;
     // A SAM line may already carry BAM's long-CIGAR convention; htslib resolves it on input.
-    if ref_id >= 0 && pos >= 0 {
-        take_cg_tag(&mut cigar, &mut aux, seq.len()).map_err(fail)?;
+    // htslib does not re-check the resolved CIGAR against SEQ; we do, since such a record
+    // cannot be read back.
+    if ref_id >= 0 && pos >= 0 && take_cg_tag(&mut cigar, &mut aux, seq.len()).map_err(fail)? {
+        check_query_len(&cigar, seq.len(), "CIGAR from the CG tag").map_err(fail)?;
     }
 
     let cigar_bytes: Vec<u8> = cigar.iter().flat_map(|op| op.to_le_bytes()).collect();
@@ -175,6 +171,34 @@ pub(super) fn parse_line(
     Record::from_bytes(buf).map_err(|e| fail(format!("internal encoding error: {e}")))
 }
 
+/// Checks that `cigar` consumes exactly `l_seq` query bases. SEQ `*` (no bases) goes with any
+/// CIGAR: the bases are simply not stored.
+fn check_query_len(cigar: &[u32], l_seq: usize, what: &str) -> std::result::Result<(), String> {
+    if let Some(op) = cigar
+        .iter()
+        .find(|&&op| op & 0xf >= CONSUMES_QUERY.len() as u32)
+    {
+        return Err(format!(
+            "{what} has the invalid operation code {}",
+            op & 0xf
+        ));
+    }
+    if cigar.is_empty() || l_seq == 0 {
+        return Ok(());
+    }
+    let qlen: u64 = cigar
+        .iter()
+        .filter(|&&op| CONSUMES_QUERY[(op & 0xf) as usize])
+        .map(|&op| (op >> 4) as u64)
+        .sum();
+    if qlen != l_seq as u64 {
+        return Err(format!(
+            "{what} covers {qlen} query bases but SEQ has {l_seq}"
+        ));
+    }
+    Ok(())
+}
+
 /// Printable, length-limited rendering of input bytes for error messages.
 fn show(b: &[u8]) -> String {
     const MAX: usize = 40;
@@ -208,13 +232,12 @@ fn parse_qname(qname: &[u8]) -> std::result::Result<(), String> {
 
 /// A decimal number without sign, at most `max`.
 fn parse_uint(field: &[u8], max: u64, name: &str) -> std::result::Result<u64, String> {
-    let digits = field.strip_prefix(b"+").unwrap_or(field);
     let bad = || format!("{name} '{}' is not a number from 0 to {max}", show(field));
-    if digits.is_empty() || !digits.iter().all(u8::is_ascii_digit) {
+    if field.is_empty() || !field.iter().all(u8::is_ascii_digit) {
         return Err(bad());
     }
     let mut n: u64 = 0;
-    for &d in digits {
+    for &d in field {
         n = n
             .checked_mul(10)
             .and_then(|n| n.checked_add((d - b'0') as u64))
@@ -222,6 +245,19 @@ fn parse_uint(field: &[u8], max: u64, name: &str) -> std::result::Result<u64, St
             .ok_or_else(bad)?;
     }
     Ok(n)
+}
+
+/// FLAG, in decimal as the spec says. htslib reads `0x..` as hex and a leading `0` as octal;
+/// rather than pick one reading of `010`, a leading zero is refused.
+fn parse_flag(field: &[u8]) -> std::result::Result<u16, String> {
+    if field.len() > 1 && field[0] == b'0' {
+        return Err(format!(
+            "FLAG '{}' has a leading zero (htslib would read it as octal or hex, the SAM \
+             spec as decimal); write it in plain decimal",
+            show(field)
+        ));
+    }
+    Ok(parse_uint(field, u16::MAX as u64, "FLAG")? as u16)
 }
 
 /// A decimal number with optional sign, in `min..=max`.
@@ -391,9 +427,11 @@ fn parse_tag(field: &[u8], aux: &mut Vec<u8>) -> std::result::Result<(), String>
         return Err(bad_shape());
     }
     let (tag, ty, value) = (&field[..2], field[3], &field[5..]);
-    if !tag[0].is_ascii_alphabetic() || !tag[1].is_ascii_alphanumeric() {
+    // The spec wants [A-Za-z][A-Za-z0-9], but htslib stores any two characters and its own
+    // test data uses names like `A!`; only reject what BAM cannot hold sensibly.
+    if !tag.iter().all(u8::is_ascii_graphic) {
         return Err(format!(
-            "tag name '{}' must be a letter followed by a letter or digit",
+            "tag name '{}' must be two printable characters",
             show(tag)
         ));
     }
@@ -410,12 +448,13 @@ fn parse_tag(field: &[u8], aux: &mut Vec<u8>) -> std::result::Result<(), String>
             aux.push(b'A');
             aux.push(value[0]);
         }
-        b'i' => {
+        // `I` is not in the spec, but htslib (and older tools' output) accepts it.
+        b'i' | b'I' => {
             let v = parse_int(
                 value,
                 i32::MIN as i64,
                 u32::MAX as i64,
-                &format!("tag {tag_s}:i:"),
+                &format!("tag {tag_s}:{}:", ty as char),
             )?;
             push_smallest_int(aux, v, value.first() == Some(&b'-'));
         }
@@ -483,14 +522,11 @@ fn push_smallest_int(aux: &mut Vec<u8>, v: i64, negative_text: bool) {
     }
 }
 
-/// A float as htslib reads it: `strtod` to `double`, then rounded to `float`.
+/// A float as htslib reads it: `strtod` to `double`, then rounded to `float` (rounding once
+/// to `f32` directly could differ in the last bit). Unlike `strtod`, an empty value, leading
+/// blanks or trailing junk are errors, not 0 or ignored.
 fn parse_float(value: &[u8]) -> Option<f32> {
     let s = std::str::from_utf8(value).ok()?;
-    // Rust also accepts forms strtod would read differently ("infinity" is fine, "_" is not
-    // accepted anyway); an empty value is not a number.
-    if s.is_empty() || s.starts_with(|c: char| c.is_whitespace()) {
-        return None;
-    }
     s.parse::<f64>().ok().map(|d| d as f32)
 }
 
@@ -504,11 +540,17 @@ fn parse_array(value: &[u8], aux: &mut Vec<u8>, tag: &str) -> std::result::Resul
             show(value)
         ));
     };
+    if !b"cCsSiIf".contains(&sub) {
+        return Err(format!(
+            "tag {tag}:B: has the unknown subtype '{}' (expected one of cCsSiIf)",
+            sub.escape_ascii()
+        ));
+    }
     let values: Vec<&[u8]> = parts.collect();
     aux.push(b'B');
     aux.push(sub);
     aux.extend_from_slice(&(values.len() as u32).to_le_bytes());
-    let name = format!("tag {tag}:B:{} element", sub.escape_ascii());
+    let name = format!("tag {tag}:B:{} element", sub as char);
     for v in values {
         match sub {
             b'c' => aux.push(parse_int(v, i8::MIN as i64, i8::MAX as i64, &name)? as i8 as u8),
@@ -525,42 +567,29 @@ fn parse_array(value: &[u8], aux: &mut Vec<u8>, tag: &str) -> std::result::Resul
             b'I' => aux.extend_from_slice(
                 &(parse_int(v, 0, u32::MAX as i64, &name)? as u32).to_le_bytes(),
             ),
-            b'f' => {
+            _ => {
                 let f = parse_float(v)
                     .ok_or_else(|| format!("{name} '{}' is not a number", show(v)))?;
                 aux.extend_from_slice(&f.to_le_bytes());
             }
-            _ => {
-                return Err(format!(
-                    "tag {tag}:B: has the unknown subtype '{}' (expected one of cCsSiIf)",
-                    sub.escape_ascii()
-                ))
-            }
         }
     }
-    if sub == b'f' || b"cCsSiI".contains(&sub) {
-        Ok(())
-    } else {
-        Err(format!(
-            "tag {tag}:B: has the unknown subtype '{}' (expected one of cCsSiIf)",
-            sub.escape_ascii()
-        ))
-    }
+    Ok(())
 }
 
 /// htslib's `bam_tag2cigar`: when the CIGAR is the long-CIGAR placeholder (first op a soft clip
 /// of the whole read) and the first `CG` tag is a `B:I`/`B:i` array at least as long, the array
-/// becomes the CIGAR and the tag is removed.
+/// becomes the CIGAR and the tag is removed. Returns whether it did.
 fn take_cg_tag(
     cigar: &mut Vec<u32>,
     aux: &mut Vec<u8>,
     l_seq: usize,
-) -> std::result::Result<(), String> {
+) -> std::result::Result<bool, String> {
     let Some(&first) = cigar.first() else {
-        return Ok(());
+        return Ok(false);
     };
     if first & 0xf != OP_SOFT_CLIP || (first >> 4) as usize != l_seq {
-        return Ok(());
+        return Ok(false);
     }
     let mut found = None;
     for field in AuxIter::new(aux) {
@@ -574,19 +603,19 @@ fn take_cg_tag(
         }
     }
     let Some((start, end)) = found else {
-        return Ok(());
+        return Ok(false);
     };
     let words = &aux[start + 8..end];
     let n = words.len() / 4;
     if n < cigar.len() || n >= 1 << 29 {
-        return Ok(());
+        return Ok(false);
     }
     *cigar = words
         .chunks_exact(4)
         .map(|w| u32::from_le_bytes([w[0], w[1], w[2], w[3]]))
         .collect();
     aux.drain(start..end);
-    Ok(())
+    Ok(true)
 }
 
 #[cfg(test)]
@@ -663,6 +692,13 @@ mod tests {
             ("r\t0\tchr1\t1\t60\t4M\t*\t0\t0\tACGT", "11"),
             ("r\tx\tchr1\t1\t60\t4M\t*\t0\t0\tACGT\t*", "FLAG"),
             ("r\t70000\tchr1\t1\t60\t4M\t*\t0\t0\tACGT\t*", "FLAG"),
+            ("r\t010\tchr1\t1\t60\t4M\t*\t0\t0\tACGT\t*", "leading zero"),
+            ("r\t0x10\tchr1\t1\t60\t4M\t*\t0\t0\tACGT\t*", "leading zero"),
+            ("r\t+4\tchr1\t1\t60\t4M\t*\t0\t0\tACGT\t*", "FLAG"),
+            ("r\t\tchr1\t1\t60\t4M\t*\t0\t0\tACGT\t*", "FLAG"),
+            ("r\t0\tchr1\t1\t60\t4M\t*\t0\t0\tACGT\t*\tNM:i:++5", "NM:i:"),
+            ("r\t0\tchr1\t1\t60\t4M\t*\t0\t0\tACGT\t*\tNM:i:5x", "NM:i:"),
+            ("r\t0\tchr1\t1\t60\t4M\t*\t0\t0\tA.GT\t*", "SEQ"),
             ("r\t0\tchrX\t1\t60\t4M\t*\t0\t0\tACGT\t*", "RNAME 'chrX'"),
             ("r\t0\tchr1\t-1\t60\t4M\t*\t0\t0\tACGT\t*", "POS"),
             ("r\t0\tchr1\t1\t256\t4M\t*\t0\t0\tACGT\t*", "MAPQ"),
@@ -714,13 +750,67 @@ mod tests {
         );
     }
 
+    /// Random byte mutations of valid lines must give `Ok` or `Err`, never a panic, and what
+    /// parses must format and re-parse to the same text.
+    #[test]
+    fn mutated_lines_never_panic() {
+        let h = header();
+        let seeds: [&[u8]; 3] = [
+            b"r1\t99\tchr1\t100\t60\t2M1I1M\t=\t200\t150\tACGT\tIIII\tNM:i:1\tXB:B:s,-1,2",
+            b"r2\t4\t*\t0\t0\t*\tchr2\t5\t-1\tAC\t*\tXF:f:1.5\tXH:H:0AFF\tXZ:Z:ab c",
+            b"r3\t0\tchr1\t10\t60\t4S3N\t*\t0\t0\tACGT\t*\tCG:B:I,48,48\tXA:A:q",
+        ];
+        let alphabet = b"\t:,*=-+0123456789.eEMIDNSHPXBAZHfiIcCsSq\\x00\\xff@ ";
+        let mut state: u64 = 0x9e37_79b9_7f4a_7c15;
+        let mut next = move || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        };
+        let (mut ok, mut bad) = (0, 0);
+        for _ in 0..20_000 {
+            let mut line = seeds[next() as usize % seeds.len()].to_vec();
+            for _ in 0..1 + next() % 3 {
+                let at = next() as usize % (line.len() + 1);
+                let c = alphabet[next() as usize % alphabet.len()];
+                match next() % 3 {
+                    0 if at < line.len() => line[at] = c,
+                    1 if at < line.len() => {
+                        line.remove(at);
+                    }
+                    _ => line.insert(at, c),
+                }
+            }
+            match parse_record(&line, &h) {
+                Err(_) => bad += 1,
+                Ok(rec) => {
+                    ok += 1;
+                    let mut once = Vec::new();
+                    crate::sam::format_record(&rec, &h, &mut once).unwrap();
+                    let again = parse_record(&once[..once.len() - 1], &h).unwrap();
+                    let mut twice = Vec::new();
+                    crate::sam::format_record(&again, &h, &mut twice).unwrap();
+                    assert_eq!(once, twice, "{}", String::from_utf8_lossy(&line));
+                }
+            }
+        }
+        assert!(ok > 1000 && bad > 1000, "ok {ok}, bad {bad}");
+    }
+
     #[test]
     fn cg_tag_in_sam_input_is_resolved_like_htslib() {
-        let r = parse("r\t0\tchr1\t1\t60\t4S3N\t*\t0\t0\tACGT\t*\tCG:B:I,48,48\tNM:i:0").unwrap();
-        // Two real ops fit in the CIGAR field, so no placeholder is written back.
-        assert_eq!(r.n_cigar_op(), 2);
-        assert_eq!(r.raw_cigar(), b"\x30\0\0\0\x30\0\0\0");
+        let r =
+            parse("r\t0\tchr1\t1\t60\t4S3N\t*\t0\t0\tACGT\t*\tCG:B:I,32,34,32\tNM:i:0").unwrap();
+        // Three real ops fit in the CIGAR field, so no placeholder is written back.
+        assert_eq!(r.n_cigar_op(), 3);
+        assert_eq!(r.raw_cigar(), b"\x20\0\0\0\x22\0\0\0\x20\0\0\0");
         assert_eq!(r.aux(), b"NMC\0");
         assert_eq!(r.bin(), reg2bin(0, 6));
+        let e = err("r\t0\tchr1\t1\t60\t4S3N\t*\t0\t0\tACGT\t*\tCG:B:I,32,47");
+        assert!(e.contains("invalid operation code 15"), "{e}");
+        // htslib would accept a CG CIGAR that disagrees with SEQ; we do not.
+        let e = err("r\t0\tchr1\t1\t60\t4S3N\t*\t0\t0\tACGT\t*\tCG:B:I,48,48");
+        assert!(e.contains("CIGAR from the CG tag covers 6"), "{e}");
     }
 }

@@ -51,7 +51,21 @@ impl<R: BufRead> Reader<R> {
             if text.last() != Some(&b'\n') {
                 text.push(b'\n');
             }
-            if let Err(e) = std::str::from_utf8(&text[before..]) {
+            // htslib refuses header lines that are not `@` + two letters, then a tab or the end
+            // of the line (a bare `@CO` is fine).
+            let line = &text[before..];
+            let body = line.strip_suffix(b"\n").unwrap_or(line);
+            let body = body.strip_suffix(b"\r").unwrap_or(body);
+            if body.len() < 3
+                || !body[1..3].iter().all(u8::is_ascii_alphabetic)
+                || body.get(3).is_some_and(|&c| c != b'\t')
+            {
+                return Err(Error::corrupt(
+                    format!("SAM header line {line_no}"),
+                    "expected '@' and a two-letter record type followed by a tab",
+                ));
+            }
+            if let Err(e) = std::str::from_utf8(line) {
                 return Err(Error::corrupt(
                     format!("SAM header line {line_no}"),
                     format!("not valid UTF-8 ({e})"),
@@ -64,8 +78,13 @@ impl<R: BufRead> Reader<R> {
         let header = Header::from_sam_text(&text)?;
         let mut ref_index = HashMap::with_capacity(header.references.len());
         for (i, r) in header.references.iter().enumerate() {
-            // Like htslib, the first @SQ line with a given name wins.
-            ref_index.entry(r.name.as_bytes().to_vec()).or_insert(i);
+            // htslib refuses duplicate names too: records could not say which one they mean.
+            if ref_index.insert(r.name.as_bytes().to_vec(), i).is_some() {
+                return Err(Error::corrupt(
+                    "SAM header",
+                    format!("reference '{}' has more than one @SQ line", r.name),
+                ));
+            }
         }
         Ok(Reader {
             inner,
@@ -177,6 +196,19 @@ mod tests {
         let r = Reader::new("@SQ\tSN:c\tLN:9\r\n".as_bytes()).unwrap();
         assert_eq!(r.header().text, "@SQ\tSN:c\tLN:9\r\n");
         assert_eq!(r.header().references[0].name, "c");
+    }
+
+    #[test]
+    fn bad_headers_are_refused() {
+        let dup = "@SQ\tSN:c\tLN:9\n@SQ\tSN:c\tLN:10\n";
+        let e = Reader::new(dup.as_bytes()).err().unwrap().to_string();
+        assert!(e.contains("'c'"), "{e}");
+        let e = Reader::new("@HD\tVN:1.6\n@CO  spaces\n".as_bytes())
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(e.contains("line 2"), "{e}");
+        assert!(Reader::new("@CO\n@SQ\tSN:c\tLN:9\n".as_bytes()).is_ok());
     }
 
     #[test]

@@ -1,0 +1,67 @@
+//! `bams3 upgrade OLD NEW`: rewrite an upstream v0.1/v0.2 dataset (or any dataset) as v0.3.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use anyhow::Result;
+use bams3_core::dataset::{Dataset, DatasetWriter, RecordFilter, WriteOptions};
+use bams3_core::metadata::Source;
+use bams3_core::storage::{self, Storage};
+use bams3_core::Error;
+
+use crate::units;
+
+#[derive(clap::Args)]
+pub struct Args {
+    /// Dataset to read (v0.1, v0.2 or v0.3).
+    input: String,
+    /// New v0.3 dataset (must not exist).
+    output: String,
+    /// Genomic span of a chunk: 256K .. 8M bases.
+    #[arg(long, default_value = "1M", value_parser = units::size_arg)]
+    chunk_size: u64,
+    /// zstd compression level (1-22).
+    #[arg(short = 'l', long, default_value_t = 3)]
+    level: i32,
+    /// Compression threads.
+    #[arg(short = '@', long, default_value_t = 2)]
+    threads: usize,
+}
+
+pub fn run(a: Args) -> Result<()> {
+    let ds = Dataset::open(Arc::from(storage::open(&a.input)?))?;
+    if Path::new(&a.output).exists() {
+        return Err(Error::AlreadyExists(a.output).into());
+    }
+    let opts = WriteOptions {
+        chunk_size: a.chunk_size,
+        level: a.level,
+        threads: a.threads.max(1),
+        source: Source {
+            file: a.input.clone(),
+            format: format!("BAMS3 {}", ds.metadata().version),
+        },
+        ..WriteOptions::default()
+    };
+    let store: Arc<dyn Storage> = Arc::from(storage::open(&a.output)?);
+    let mut writer = DatasetWriter::create(store, ds.header().clone(), opts)?;
+    let copied = (|| -> bams3_core::Result<()> {
+        for r in ds.records(RecordFilter::default()) {
+            writer.push(r?)?;
+        }
+        Ok(())
+    })();
+    if let Err(e) = copied {
+        writer.abort();
+        return Err(e.into());
+    }
+    let summary = writer.finish()?;
+    for loss in ds.losses() {
+        eprintln!("bams3: note: {loss}");
+    }
+    eprintln!(
+        "bams3: upgraded {} records into {} chunks",
+        summary.metadata.statistics.total_reads, summary.metadata.chunk_count
+    );
+    Ok(())
+}
