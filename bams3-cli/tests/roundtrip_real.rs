@@ -10,12 +10,6 @@ use std::path::Path;
 /// Key under which `bams3 stats --json` reports the total number of records
 /// (`statistics.total_reads`).
 const TOTAL_KEYS: &[&str] = &["total_reads"];
-    "total_records",
-    "records",
-    "record_count",
-    "n_records",
-    "total",
-];
 
 fn samtools_count(bam: &Path) -> u64 {
     let out = ok(samtools().args(["view", "-c"]).arg(bam));
