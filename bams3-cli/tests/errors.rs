@@ -43,6 +43,7 @@ fn truncated_bam() {
         len * 9 / 10,
         len - 100,
     ];
+    let mut failures = Vec::new();
     for cut in offsets {
         let tmp = TempDir::new(&format!("trunc{cut}"));
         let input = tmp.join(format!("truncated-at-{cut}.bam"));
@@ -50,19 +51,24 @@ fn truncated_bam() {
         // The oracle agrees it is broken.
         let st = run(samtools().args(["view", "-c"]).arg(&input));
         assert!(!st.status.success(), "samtools reads the BAM cut at {cut}");
-        convert_fails(&tmp, &input, &[&format!("truncated-at-{cut}.bam")]);
+        soft(&mut failures, || {
+            convert_fails(&tmp, &input, &[&format!("truncated-at-{cut}.bam")]);
+        });
 
         // The same bytes on stdin.
-        let ds = tmp.join("stdin.bams3");
-        let mut cmd = bams3();
-        cmd.arg("convert").arg("-").arg(&ds);
-        let out = run_with_stdin(&mut cmd, &src[..cut]);
-        check_clean_failure(&cmd, &out);
-        assert!(
-            find_metadata(tmp.path()).is_empty(),
-            "failed convert from stdin (cut at {cut}) left _metadata.json"
-        );
+        soft(&mut failures, || {
+            let ds = tmp.join("stdin.bams3");
+            let mut cmd = bams3();
+            cmd.arg("convert").arg("-").arg(&ds);
+            let out = run_with_stdin(&mut cmd, &src[..cut]);
+            check_clean_failure(&cmd, &out);
+            assert!(
+                find_metadata(tmp.path()).is_empty(),
+                "failed convert from stdin (cut at {cut}) left _metadata.json"
+            );
+        });
     }
+    assert_no_failures("truncated BAM", &failures);
 }
 
 #[test]
@@ -85,23 +91,30 @@ fn garbage_input() {
             b"@SQ\tSN:chr1\tLN:1000\nr1\tnotaflag\tchr1\t1\t60\t4M\t*\t0\t0\tACGT\t####\n".to_vec(),
         ),
     ];
+    let mut failures = Vec::new();
     for (name, data) in cases {
         let input = tmp.join(name);
         fs::write(&input, &data).unwrap();
-        convert_fails(&tmp, &input, &[name]);
-
-        let ds = tmp.join("stdin.bams3");
-        let mut cmd = bams3();
-        cmd.arg("convert").arg("-").arg(&ds);
-        let out = run_with_stdin(&mut cmd, &data);
-        check_clean_failure(&cmd, &out);
-        assert!(
-            find_metadata(tmp.path()).is_empty(),
-            "{name} on stdin left _metadata.json"
-        );
+        soft(&mut failures, || {
+            convert_fails(&tmp, &input, &[name]);
+        });
+        soft(&mut failures, || {
+            let ds = tmp.join("stdin.bams3");
+            let mut cmd = bams3();
+            cmd.arg("convert").arg("-").arg(&ds);
+            let out = run_with_stdin(&mut cmd, &data);
+            check_clean_failure(&cmd, &out);
+            assert!(
+                find_metadata(tmp.path()).is_empty(),
+                "{name} on stdin left _metadata.json"
+            );
+        });
     }
     // A missing input file.
-    convert_fails(&tmp, &tmp.join("no-such-file.bam"), &["no-such-file.bam"]);
+    soft(&mut failures, || {
+        convert_fails(&tmp, &tmp.join("no-such-file.bam"), &["no-such-file.bam"]);
+    });
+    assert_no_failures("garbage input", &failures);
 }
 
 fn converted(tag: &str) -> (TempDir, PathBuf) {

@@ -494,3 +494,26 @@ impl Lcg {
         self.range(lo, hi)
     }
 }
+
+/// Runs `f`, turning a panic (a failed assertion) into a message pushed to
+/// `failures`, so one test can report every failing case instead of the first.
+pub fn soft<F: FnOnce()>(failures: &mut Vec<String>, f: F) {
+    if let Err(e) = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)) {
+        let msg = e
+            .downcast_ref::<String>()
+            .cloned()
+            .or_else(|| e.downcast_ref::<&str>().map(|s| s.to_string()))
+            .unwrap_or_else(|| "panic".into());
+        failures.push(msg);
+    }
+}
+
+/// Panics listing every failure, if any.
+pub fn assert_no_failures(what: &str, failures: &[String]) {
+    assert!(
+        failures.is_empty(),
+        "{what}: {} failing cases:\n\n{}",
+        failures.len(),
+        failures.join("\n\n")
+    );
+}
