@@ -308,11 +308,25 @@ pub fn sam_header(file: &Path) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
+/// Lines of `bytes`, split on '\n' only (a '\r' stays, so line endings are compared).
 pub fn lines(bytes: &[u8]) -> Vec<String> {
-    String::from_utf8_lossy(bytes)
-        .lines()
-        .map(str::to_string)
-        .collect()
+    let text = String::from_utf8_lossy(bytes);
+    let text = text.strip_suffix('\n').unwrap_or(&text);
+    if text.is_empty() {
+        return Vec::new();
+    }
+    text.split('\n').map(str::to_string).collect()
+}
+
+/// `samtools view --no-PG [args] file regions...` as lines.
+pub fn sam_region_records(file: &Path, args: &[&str], regions: &[&str]) -> Vec<String> {
+    let out = ok(samtools()
+        .arg("view")
+        .arg("--no-PG")
+        .args(args)
+        .arg(file)
+        .args(regions));
+    lines(&out)
 }
 
 /// A short, readable first difference between two line lists, or None when equal.
@@ -326,9 +340,9 @@ pub fn first_diff(expected: &[String], actual: &[String]) -> Option<String> {
             while !s.is_char_boundary(end) {
                 end -= 1;
             }
-            format!("{}... ({} chars)", &s[..end], s.len())
+            format!("{:?}... ({} chars)", &s[..end], s.len())
         } else {
-            s.to_string()
+            format!("{s:?}")
         }
     };
     let n = expected.len().min(actual.len());
