@@ -156,7 +156,7 @@ fn options_level_threads_chunk_size_do_not_change_content() {
     let tmp = TempDir::new("opts");
     for (i, extra) in [
         vec!["-l", "1", "-@", "2"],
-        vec!["--level", "19", "--threads", "1", "--chunk-size", "64K"],
+        vec!["--level", "19", "--threads", "1", "--chunk-size", "2M"],
     ]
     .iter()
     .enumerate()
