@@ -221,7 +221,7 @@ fn check_file(name: &str) {
             }
             let counting = q.opts.iter().any(|o| o == "-c");
             // -b: BAM output decoded by samtools equals; -h: header included.
-            if qi % 4 == 0 && !counting {
+            if qi.is_multiple_of(4) && !counting {
                 let bam_out = f.tmp.join(format!("q{qi}.bam"));
                 let (bcmd, _) = bams3_query(ds, q, &["-b", "-o", bam_out.to_str().unwrap()]);
                 let mut cmd = samtools();
