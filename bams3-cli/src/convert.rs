@@ -81,7 +81,7 @@ pub fn run(a: Args) -> Result<()> {
         while let Some(record) = input.read_record()? {
             writer.push(record)?;
             n += 1;
-            if n % 65536 == 0 {
+            if n.is_multiple_of(65536) {
                 bar.set_position(n);
                 if cancelled.load(Ordering::SeqCst) {
                     bail!(Error::Cancelled);

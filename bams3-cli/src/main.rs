@@ -1,6 +1,7 @@
 //! `bams3`: convert, query, export and check BAMS3 datasets, with samtools-like options.
 
 mod convert;
+mod depth;
 mod export;
 mod output;
 mod query;
@@ -28,6 +29,8 @@ enum Command {
     /// Print the records overlapping regions, like `samtools view`.
     #[command(disable_help_flag = true)]
     Query(query::Args),
+    /// Per-base read depth, like `samtools depth`.
+    Depth(depth::Args),
     /// Summarise a dataset from its metadata alone.
     Stats(stats::Args),
     /// Write a dataset (or regions of it) back to BAM.
@@ -45,6 +48,7 @@ fn main() -> ExitCode {
         Command::Convert(a) => convert::run(a),
         Command::Query(a) => query::run(a),
         Command::Stats(a) => stats::run(a),
+        Command::Depth(a) => depth::run(a),
         Command::Export(a) => export::run(a),
         Command::Validate(a) => validate::run(a),
         Command::Upgrade(a) => upgrade::run(a),

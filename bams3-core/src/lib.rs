@@ -11,6 +11,7 @@ pub mod bam;
 pub mod chunk;
 pub mod codec;
 pub mod dataset;
+pub mod depth;
 pub mod error;
 pub mod header;
 pub mod index;

@@ -179,12 +179,12 @@ impl Record {
     }
 
     /// The real CIGAR as little-endian `u32` words: the `CG` tag's array when the stored CIGAR
-    /// is BAM's long-CIGAR placeholder (`<l_seq>S<ref_len>N` with a `CG:B:I` tag).
+    /// is BAM's long-CIGAR placeholder (see [`Record::long_cigar`]).
     pub fn cigar(&self) -> &[u8] {
-        if let Some(cg) = self.long_cigar() {
-            return cg;
+        match self.long_cigar() {
+            Some((ops, _)) => ops,
+            None => self.raw_cigar(),
         }
-        self.raw_cigar()
     }
 
     /// Whether the stored CIGAR is the long-CIGAR placeholder backed by a `CG:B:I` tag.
@@ -192,25 +192,33 @@ impl Record {
         self.long_cigar().is_some()
     }
 
-    fn long_cigar(&self) -> Option<&[u8]> {
+    /// The operations of a long CIGAR and the index of the `CG` tag holding them, under
+    /// htslib's exact rule (`bam_tag2cigar`): the read is placed, the stored CIGAR starts with
+    /// a soft clip of the whole read, and the *first* `CG` tag is a `B:I`/`B:i` array with at
+    /// least as many operations as the stored CIGAR. htslib then uses those operations and
+    /// drops the tag, so SAM output and overlap tests must do the same.
+    pub fn long_cigar(&self) -> Option<(&[u8], usize)> {
         let raw = self.raw_cigar();
-        if raw.len() != 8 {
+        let w = raw.get(..4)?;
+        let op0 = u32::from_le_bytes([w[0], w[1], w[2], w[3]]);
+        if self.ref_id() < 0
+            || self.pos() < 0
+            || op0 & 0xf != 4
+            || (op0 >> 4) as usize != self.l_seq()
+        {
             return None;
         }
-        let op0 = u32::from_le_bytes([raw[0], raw[1], raw[2], raw[3]]);
-        // htslib writes the placeholder as a soft clip of the whole read followed by N.
-        if op0 & 0xf != 4 || (op0 >> 4) as usize != self.l_seq() {
-            return None;
-        }
-        let op1 = u32::from_le_bytes([raw[4], raw[5], raw[6], raw[7]]);
-        if op1 & 0xf != 3 {
-            return None;
-        }
-        for field in AuxIter::new(self.aux()) {
+        for (i, field) in AuxIter::new(self.aux()).enumerate() {
             let field = field.ok()?;
-            if &field.tag == b"CG" && field.ty == b'B' && field.value.first() == Some(&b'I') {
-                return Some(&field.value[5..]);
+            if &field.tag != b"CG" {
+                continue;
             }
+            if field.ty != b'B' || !matches!(field.value[0], b'I' | b'i') {
+                return None;
+            }
+            let ops = &field.value[5..];
+            let n = ops.len() / 4;
+            return (n >= raw.len() / 4 && n < 1 << 29).then_some((ops, i));
         }
         None
     }

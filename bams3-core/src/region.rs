@@ -29,7 +29,7 @@ impl Region {
     /// let h = Header::from_sam_text("@SQ\tSN:chr1\tLN:1000\n@SQ\tSN:HLA:1\tLN:50\n").unwrap();
     /// assert_eq!(Region::parse("chr1:1,001-2000", &h).unwrap(),
     ///            Region::Span { ref_id: 0, beg: 1000, end: 2000 });
-    /// assert_eq!(Region::parse("HLA:1", &h).unwrap(), Region::Span { ref_id: 1, beg: 0, end: 50 });
+    /// assert_eq!(Region::parse("HLA:1", &h).unwrap(), Region::Span { ref_id: 1, beg: 0, end: i64::MAX });
     /// assert!(Region::parse("chrZ:1-10", &h).is_err());
     /// ```
     pub fn parse(s: &str, header: &Header) -> Result<Region> {

@@ -65,6 +65,7 @@ pub fn decode_stream(info: &StreamInfo, stored: &[u8], what: &str) -> Result<Vec
 pub struct ChunkData {
     what: String,
     n_records: usize,
+    stored_decoded: u64,
     streams: [Option<Vec<u8>>; N_STREAMS],
 }
 
@@ -74,6 +75,7 @@ impl ChunkData {
     pub fn decode(bytes: &[u8], fields: Fields, what: &str) -> Result<ChunkData> {
         let header = ChunkHeader::read(bytes, what)?;
         let mut streams: [Option<Vec<u8>>; N_STREAMS] = Default::default();
+        let mut stored_decoded = 0;
         for id in StreamId::ALL {
             if !fields.contains(id) {
                 continue;
@@ -89,12 +91,19 @@ impl ChunkData {
                 .map(|e| &bytes[info.offset as usize..e as usize])
                 .ok_or_else(|| Error::corrupt(what, "truncated chunk (stream past the end)"))?;
             streams[id as usize] = Some(decode_stream(info, stored, what)?);
+            stored_decoded += info.stored_len;
         }
         Ok(ChunkData {
             what: what.to_string(),
             n_records: header.n_records as usize,
+            stored_decoded,
             streams,
         })
+    }
+
+    /// Stored (compressed) bytes of the streams that were decoded: what a reader had to fetch.
+    pub fn stored_bytes_decoded(&self) -> u64 {
+        self.stored_decoded
     }
 
     /// Records in the chunk.
@@ -116,6 +125,90 @@ impl ChunkData {
             prev_pos: 0,
             failed: false,
         }
+    }
+}
+
+/// The fields of a record that coverage needs, borrowed from decoded streams.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Alignment<'a> {
+    /// Reference index.
+    pub ref_id: i32,
+    /// 0-based start.
+    pub pos: i64,
+    /// SAM flag.
+    pub flag: u16,
+    /// Mapping quality.
+    pub mapq: u8,
+    /// Stored CIGAR, `u32` LE words.
+    pub cigar: &'a [u8],
+    /// Sequence length.
+    pub l_seq: usize,
+}
+
+impl Alignment<'_> {
+    /// Whether the stored CIGAR may be BAM's long-CIGAR placeholder, whose real operations
+    /// live in a tag that coverage decoding does not read.
+    pub fn may_be_long_cigar(&self) -> bool {
+        // htslib's placeholder starts with a soft clip of the whole read (Record::long_cigar).
+        let Some(w) = self.cigar.get(..4) else {
+            return false;
+        };
+        let op0 = u32::from_le_bytes([w[0], w[1], w[2], w[3]]);
+        self.ref_id >= 0 && self.pos >= 0 && op0 & 0xf == 4 && (op0 >> 4) as usize == self.l_seq
+    }
+}
+
+impl ChunkData {
+    /// Iterates the coverage fields of each record without rebuilding records. Needs
+    /// [`Fields::COVERAGE`].
+    pub fn alignments(&self) -> AlignmentCursor<'_> {
+        AlignmentCursor {
+            inner: self.records(),
+        }
+    }
+}
+
+/// Iterator over [`Alignment`]s of a chunk.
+pub struct AlignmentCursor<'a> {
+    inner: RecordCursor<'a>,
+}
+
+impl<'a> AlignmentCursor<'a> {
+    fn next_alignment(&mut self) -> Result<Alignment<'a>> {
+        let c = &mut self.inner;
+        let ref_id = i32::from_le_bytes(c.take(StreamId::RefId, 4)?.try_into().expect("4"));
+        let pos = c.prev_pos + varint::unzigzag(c.varint(StreamId::Pos)?);
+        c.prev_pos = pos;
+        let mapq = c.take(StreamId::Mapq, 1)?[0];
+        let flag = u16::from_le_bytes(c.take(StreamId::Flag, 2)?.try_into().expect("2"));
+        let n_cigar = c.varint(StreamId::CigarLen)? as usize;
+        let l_seq = c.varint(StreamId::SeqLen)? as usize;
+        if n_cigar > u16::MAX as usize {
+            return Err(c.corrupt(StreamId::CigarLen));
+        }
+        let cigar = c.take(StreamId::Cigar, 4 * n_cigar)?;
+        c.index += 1;
+        Ok(Alignment {
+            ref_id,
+            pos,
+            flag,
+            mapq,
+            cigar,
+            l_seq,
+        })
+    }
+}
+
+impl<'a> Iterator for AlignmentCursor<'a> {
+    type Item = Result<Alignment<'a>>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.inner.failed || self.inner.index >= self.inner.data.n_records {
+            return None;
+        }
+        let r = self.next_alignment();
+        self.inner.failed = r.is_err();
+        Some(r)
     }
 }
 

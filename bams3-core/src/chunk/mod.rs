@@ -8,7 +8,7 @@
 mod decoder;
 mod encoder;
 
-pub use decoder::{ChunkData, RecordCursor};
+pub use decoder::{Alignment, AlignmentCursor, ChunkData, RecordCursor};
 pub use encoder::{encode, ChunkStats, EncodedChunk};
 
 use serde::{Deserialize, Serialize};
@@ -120,14 +120,15 @@ pub struct Fields(u16);
 impl Fields {
     /// Every stream: what rebuilding whole records needs.
     pub const ALL: Fields = Fields((1 << N_STREAMS) - 1);
-    /// What coverage/depth needs: reference, position, flag and CIGAR.
+    /// What coverage/depth needs: reference, position, flag, MAPQ, CIGAR and read length.
     pub const COVERAGE: Fields = Fields(
         1 << StreamId::RefId as u16
             | 1 << StreamId::Pos as u16
             | 1 << StreamId::Flag as u16
             | 1 << StreamId::Mapq as u16
             | 1 << StreamId::CigarLen as u16
-            | 1 << StreamId::Cigar as u16,
+            | 1 << StreamId::Cigar as u16
+            | 1 << StreamId::SeqLen as u16,
     );
     /// Whether `id` is in the set.
     pub fn contains(self, id: StreamId) -> bool {

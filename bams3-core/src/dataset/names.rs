@@ -26,8 +26,7 @@ pub fn escape_reference(name: &str) -> String {
         }
     }
     if out.is_empty() || out == "unmapped.chunk" {
-        out.insert_str(0, "%");
-        out.insert_str(1, "00");
+        out.insert_str(0, "%00");
     }
     out
 }

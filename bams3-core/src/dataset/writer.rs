@@ -326,8 +326,7 @@ impl DatasetWriter {
             let _ = w.join();
         }
         self.collect_results(true)?;
-        self.entries
-            .sort_by(|a, b| (a.0, a.1.part).cmp(&(b.0, b.1.part)));
+        self.entries.sort_by_key(|(key, e)| (*key, e.part));
 
         let mut stats = Statistics::default();
         let mut stored_bytes = 0;

@@ -105,38 +105,12 @@ fn write_record(
 }
 
 /// The CIGAR `samtools view` prints, and the index of the tag it came from if it was a long
-/// CIGAR's `CG` tag.
-///
-/// This is [`Record::cigar`] with htslib's exact conditions (`bam_tag2cigar`), which are
-/// narrower in two ways that show up in real output: the read must be placed (`RNAME` and
-/// `POS` set), and only the *first* `CG` tag counts and must hold at least as many
-/// operations as the stored CIGAR. They are also wider: the subtype may be `i` and the
-/// placeholder's second op need not be `N`.
+/// CIGAR's `CG` tag (htslib's rule, kept in one place: [`Record::long_cigar`]).
 fn htslib_cigar(rec: &Record) -> std::result::Result<(&[u8], Option<usize>), String> {
-    let raw = rec.raw_cigar();
-    let Some(w) = raw.get(..4) else {
-        return Ok((raw, None));
-    };
-    let op0 = u32::from_le_bytes([w[0], w[1], w[2], w[3]]);
-    if rec.ref_id() < 0 || rec.pos() < 0 || op0 & 0xf != 4 || (op0 >> 4) as usize != rec.l_seq() {
-        return Ok((raw, None));
-    }
-    for (i, field) in rec.aux_fields().enumerate() {
-        let field = field.map_err(|e| e.to_string())?;
-        if &field.tag != b"CG" {
-            continue;
-        }
-        if field.ty != b'B' || !matches!(field.value[0], b'I' | b'i') {
-            break;
-        }
-        let ops = &field.value[5..];
-        let n = ops.len() / 4;
-        if n >= raw.len() / 4 && n < 1 << 29 {
-            return Ok((ops, Some(i)));
-        }
-        break;
-    }
-    Ok((raw, None))
+    Ok(match rec.long_cigar() {
+        Some((ops, i)) => (ops, Some(i)),
+        None => (rec.raw_cigar(), None),
+    })
 }
 
 fn push_num(out: &mut Vec<u8>, n: impl std::fmt::Display) {
