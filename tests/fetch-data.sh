@@ -10,7 +10,7 @@
 # unpacks only their files, without their dependencies.
 set -euo pipefail
 
-DATA="${BAMS3_TEST_DATA:-$HOME/.cache/bams3/test-data}"
+DATA="${BAMS3_TEST_DATA:-${HOME:-/root}/.cache/bams3/test-data}"
 start=$(date +%s)
 
 log() { printf 'fetch-data: %s\n' "$*" >&2; }

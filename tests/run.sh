@@ -6,7 +6,7 @@ set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 root="$(dirname "$here")"
 
-export BAMS3_TEST_DATA="${BAMS3_TEST_DATA:-$HOME/.cache/bams3/test-data}"
+export BAMS3_TEST_DATA="${BAMS3_TEST_DATA:-${HOME:-/root}/.cache/bams3/test-data}"
 
 "$here/fetch-data.sh"
 
