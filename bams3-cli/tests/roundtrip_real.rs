@@ -173,3 +173,64 @@ fn options_level_threads_chunk_size_do_not_change_content() {
         );
     }
 }
+
+/// `export --region` equals `samtools view REGION`; `--index` writes an index that
+/// samtools uses for region queries; `to-bam` is an alias of `export`.
+#[test]
+fn export_region_index_and_alias() {
+    let bam = real_bam("na12878-chrM-Y-trunc.bam");
+    let tmp = TempDir::new("export-opts");
+    let indexed = tmp.join("orig.bam");
+    std::fs::copy(&bam, &indexed).unwrap();
+    ok(samtools().arg("index").arg(&indexed));
+    let ds = tmp.join("ds.bams3");
+    convert(&bam, &ds, &[]);
+    let header = sam_header(&bam);
+    let refs = ref_lengths(&header);
+    // Two regions on the references holding most reads.
+    let counts: Vec<(String, usize)> = refs
+        .iter()
+        .map(|(n, _)| {
+            let c = sam_region_records(&indexed, &["-c"], &[n])[0]
+                .parse()
+                .unwrap();
+            (n.clone(), c)
+        })
+        .filter(|(_, c)| *c > 0)
+        .collect();
+    assert!(!counts.is_empty());
+    let r1 = format!("{}:1000-20000", counts[0].0);
+    let r2 = counts.last().unwrap().0.clone();
+
+    let mut errors = Vec::new();
+    let out = tmp.join("region.bam");
+    ok(bams3()
+        .args(["export", "--region", &r1, "--region", &r2])
+        .arg(&ds)
+        .arg(&out));
+    let expected = sam_region_records(&indexed, &[], &[&r1, &r2]);
+    let got = sam_records(&out, &[]);
+    if let Some(d) = first_diff(&expected, &got) {
+        errors.push(format!("bams3 export --region {r1} --region {r2}: {d}"));
+    }
+
+    let out = tmp.join("indexed.bam");
+    ok(bams3().args(["to-bam", "--index"]).arg(&ds).arg(&out));
+    let has_index = out.with_extension("bam.bai").is_file()
+        || tmp.join("indexed.bam.bai").is_file()
+        || tmp.join("indexed.bam.csi").is_file();
+    if !has_index {
+        errors.push("bams3 to-bam --index wrote no .bai/.csi".into());
+    } else {
+        for region in [r1.as_str(), r2.as_str()] {
+            let expected = sam_region_records(&indexed, &[], &[region]);
+            let got = sam_region_records(&out, &[], &[region]);
+            if let Some(d) = first_diff(&expected, &got) {
+                errors.push(format!(
+                    "samtools view {region} on `bams3 to-bam --index` output: {d}"
+                ));
+            }
+        }
+    }
+    assert!(errors.is_empty(), "{}", errors.join("\n"));
+}
