@@ -6,7 +6,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::chunk::{ChunkStats, StreamInfo, CODEC_RAW, CODEC_ZSTD};
+use crate::chunk::{ChunkStats, StreamId, StreamInfo, CODEC_RANS1, CODEC_RAW, CODEC_ZSTD};
 
 /// The spatial index.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -138,7 +138,11 @@ impl ChunkEntry {
             .enumerate()
             .map(|(i, s)| StreamInfo {
                 id: i as u8,
-                codec: if s[1] == 0 { CODEC_RAW } else { CODEC_ZSTD },
+                codec: match (s[1], i) {
+                    (0, _) => CODEC_RAW,
+                    (_, i) if i == StreamId::Qual as usize => CODEC_RANS1,
+                    _ => CODEC_ZSTD,
+                },
                 crc32: s[3] as u32,
                 offset: s[0],
                 stored_len: s[1],

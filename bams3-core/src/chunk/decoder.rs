@@ -1,8 +1,10 @@
 //! Checking a chunk and rebuilding records from its field streams.
 
 use super::encoder::expected_bin;
-use super::{ChunkHeader, Fields, StreamId, StreamInfo, CODEC_RAW, CODEC_ZSTD, N_STREAMS};
-use crate::codec::varint;
+use super::{
+    ChunkHeader, Fields, StreamId, StreamInfo, CODEC_RANS1, CODEC_RAW, CODEC_ZSTD, N_STREAMS,
+};
+use crate::codec::{rans, varint};
 use crate::record::{Record, FIXED_LEN};
 use crate::{Error, Result};
 
@@ -45,6 +47,8 @@ pub fn decode_stream(info: &StreamInfo, stored: &[u8], what: &str) -> Result<Vec
         CODEC_RAW => stored.to_vec(),
         CODEC_ZSTD => decompress(stored, info.raw_len as usize)
             .map_err(|e| Error::corrupt(what, format!("stream '{id}': zstd: {e}")))?,
+        CODEC_RANS1 => rans::decode(stored, info.raw_len as usize)
+            .map_err(|e| Error::corrupt(what, format!("stream '{id}': rANS: {}", e.0)))?,
         c => {
             return Err(Error::corrupt(
                 what,
@@ -120,10 +124,16 @@ impl ChunkData {
     pub fn records(&self) -> RecordCursor<'_> {
         RecordCursor {
             data: self,
-            at: [0; N_STREAMS],
-            index: 0,
-            prev_pos: 0,
-            failed: false,
+            st: CursorState::default(),
+        }
+    }
+
+    /// Like [`ChunkData::records`], but owning the data, so the iterator can be kept while
+    /// records are pulled one at a time (a query merging several chunks does this).
+    pub fn into_records(self) -> OwnedRecords {
+        OwnedRecords {
+            data: self,
+            st: CursorState::default(),
         }
     }
 }
@@ -177,8 +187,8 @@ impl<'a> AlignmentCursor<'a> {
     fn next_alignment(&mut self) -> Result<Alignment<'a>> {
         let c = &mut self.inner;
         let ref_id = i32::from_le_bytes(c.take(StreamId::RefId, 4)?.try_into().expect("4"));
-        let pos = c.prev_pos + varint::unzigzag(c.varint(StreamId::Pos)?);
-        c.prev_pos = pos;
+        let pos = c.st.prev_pos + varint::unzigzag(c.varint(StreamId::Pos)?);
+        c.st.prev_pos = pos;
         let mapq = c.take(StreamId::Mapq, 1)?[0];
         let flag = u16::from_le_bytes(c.take(StreamId::Flag, 2)?.try_into().expect("2"));
         let n_cigar = c.varint(StreamId::CigarLen)? as usize;
@@ -187,7 +197,7 @@ impl<'a> AlignmentCursor<'a> {
             return Err(c.corrupt(StreamId::CigarLen));
         }
         let cigar = c.take(StreamId::Cigar, 4 * n_cigar)?;
-        c.index += 1;
+        c.st.index += 1;
         Ok(Alignment {
             ref_id,
             pos,
@@ -203,11 +213,11 @@ impl<'a> Iterator for AlignmentCursor<'a> {
     type Item = Result<Alignment<'a>>;
 
     fn next(&mut self) -> Option<Self::Item> {
-        if self.inner.failed || self.inner.index >= self.inner.data.n_records {
+        if self.inner.st.failed || self.inner.st.index >= self.inner.data.n_records {
             return None;
         }
         let r = self.next_alignment();
-        self.inner.failed = r.is_err();
+        self.inner.st.failed = r.is_err();
         Some(r)
     }
 }
@@ -215,10 +225,36 @@ impl<'a> Iterator for AlignmentCursor<'a> {
 /// Iterator rebuilding BAM records from a [`ChunkData`].
 pub struct RecordCursor<'a> {
     data: &'a ChunkData,
+    st: CursorState,
+}
+
+/// Where a cursor is in each stream.
+#[derive(Debug, Clone, Copy, Default)]
+struct CursorState {
     at: [usize; N_STREAMS],
     index: usize,
     prev_pos: i64,
     failed: bool,
+}
+
+/// Records of a chunk that the iterator owns; see [`ChunkData::into_records`].
+pub struct OwnedRecords {
+    data: ChunkData,
+    st: CursorState,
+}
+
+impl Iterator for OwnedRecords {
+    type Item = Result<Record>;
+
+    fn next(&mut self) -> Option<Result<Record>> {
+        let mut c = RecordCursor {
+            data: &self.data,
+            st: self.st,
+        };
+        let r = c.next();
+        self.st = c.st;
+        r
+    }
 }
 
 impl<'a> RecordCursor<'a> {
@@ -227,11 +263,11 @@ impl<'a> RecordCursor<'a> {
         let s = data.streams[id as usize]
             .as_deref()
             .ok_or_else(|| Error::Invalid(format!("stream '{}' was not decoded", id.name())))?;
-        let at = self.at[id as usize];
+        let at = self.st.at[id as usize];
         let Some(bytes) = at.checked_add(n).and_then(|end| s.get(at..end)) else {
             return Err(self.corrupt(id));
         };
-        self.at[id as usize] += n;
+        self.st.at[id as usize] += n;
         Ok(bytes)
     }
 
@@ -244,29 +280,33 @@ impl<'a> RecordCursor<'a> {
 
     fn varint(&mut self, id: StreamId) -> Result<u64> {
         let s = self.data.streams[id as usize].as_deref();
-        let mut at = self.at[id as usize];
+        let mut at = self.st.at[id as usize];
         let v = s.and_then(|s| varint::get(s, &mut at));
-        self.at[id as usize] = at;
+        self.st.at[id as usize] = at;
         v.ok_or_else(|| self.corrupt(id))
     }
 
     fn corrupt(&self, id: StreamId) -> Error {
         Error::corrupt(
             &self.data.what,
-            format!("record {}: stream '{}' ends early", self.index, id.name()),
+            format!(
+                "record {}: stream '{}' ends early",
+                self.st.index,
+                id.name()
+            ),
         )
     }
 
     fn next_record(&mut self) -> Result<Record> {
         let ref_id = i32::from_le_bytes(self.take(StreamId::RefId, 4)?.try_into().expect("4"));
-        let pos = self.prev_pos + varint::unzigzag(self.varint(StreamId::Pos)?);
-        self.prev_pos = pos;
+        let pos = self.st.prev_pos + varint::unzigzag(self.varint(StreamId::Pos)?);
+        self.st.prev_pos = pos;
         let pos = i32::try_from(pos).map_err(|_| self.corrupt(StreamId::Pos))?;
         let mapq = self.take(StreamId::Mapq, 1)?[0];
         let bin_xor = u16::from_le_bytes(self.take(StreamId::Bin, 2)?.try_into().expect("2"));
         let flag = u16::from_le_bytes(self.take(StreamId::Flag, 2)?.try_into().expect("2"));
         let names = self.stream(StreamId::Name)?;
-        let name_at = self.at[StreamId::Name as usize];
+        let name_at = self.st.at[StreamId::Name as usize];
         let name_len = names
             .get(name_at..)
             .and_then(|rest| rest.iter().position(|&c| c == 0))
@@ -281,7 +321,7 @@ impl<'a> RecordCursor<'a> {
         if name_len > 255 || n_cigar > u16::MAX as usize || l_seq > i32::MAX as usize {
             return Err(Error::corrupt(
                 &self.data.what,
-                format!("record {}: impossible field length", self.index),
+                format!("record {}: impossible field length", self.st.index),
             ));
         }
         let next_ref = i32::try_from(ref_id as i64 + varint::unzigzag(mate_ref));
@@ -313,7 +353,7 @@ impl<'a> RecordCursor<'a> {
         b.extend_from_slice(self.take(StreamId::Seq, l_seq.div_ceil(2))?);
         b.extend_from_slice(self.take(StreamId::Qual, l_seq)?);
         b.extend_from_slice(self.take(StreamId::Aux, aux_len)?);
-        self.index += 1;
+        self.st.index += 1;
         Record::from_bytes(b)
     }
 }
@@ -322,11 +362,11 @@ impl Iterator for RecordCursor<'_> {
     type Item = Result<Record>;
 
     fn next(&mut self) -> Option<Result<Record>> {
-        if self.failed || self.index >= self.data.n_records {
+        if self.st.failed || self.st.index >= self.data.n_records {
             return None;
         }
         let r = self.next_record();
-        self.failed = r.is_err();
+        self.st.failed = r.is_err();
         Some(r)
     }
 }

@@ -1,7 +1,7 @@
 //! Splitting records into field streams and compressing them into one chunk object.
 
-use super::{ChunkHeader, StreamId, StreamInfo, CODEC_RAW, CODEC_ZSTD, N_STREAMS};
-use crate::codec::varint;
+use super::{ChunkHeader, StreamId, StreamInfo, CODEC_RANS1, CODEC_RAW, CODEC_ZSTD, N_STREAMS};
+use crate::codec::{rans, varint};
 use crate::record::{self, Record};
 use crate::{Error, Result};
 
@@ -175,6 +175,10 @@ pub fn encode(records: &[Record], level: i32) -> Result<EncodedChunk> {
     for (i, raw) in s.iter().enumerate() {
         let (codec, stored) = if raw.is_empty() {
             (CODEC_RAW, Vec::new())
+        } else if i == StreamId::Qual as usize {
+            // Qualities have no long repeats for zstd to find; their cost is the entropy of
+            // each value given the previous one, which order-1 rANS codes almost exactly.
+            (CODEC_RANS1, rans::encode(raw))
         } else {
             let z = compress(raw, level)
                 .map_err(|e| Error::Invalid(format!("zstd compression failed: {e}")))?;

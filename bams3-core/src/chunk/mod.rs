@@ -8,7 +8,7 @@
 mod decoder;
 mod encoder;
 
-pub use decoder::{Alignment, AlignmentCursor, ChunkData, RecordCursor};
+pub use decoder::{Alignment, AlignmentCursor, ChunkData, OwnedRecords, RecordCursor};
 pub use encoder::{encode, ChunkStats, EncodedChunk};
 
 use serde::{Deserialize, Serialize};
@@ -28,6 +28,8 @@ const STREAM_ENTRY_LEN: usize = 32;
 pub const CODEC_RAW: u8 = 0;
 /// Stream codec: one zstd frame.
 pub const CODEC_ZSTD: u8 = 1;
+/// Stream codec: static order-1 rANS ([`crate::codec::rans`]), used for qualities.
+pub const CODEC_RANS1: u8 = 2;
 
 /// The record field streams of a chunk, in storage order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

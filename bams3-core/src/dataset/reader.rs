@@ -232,6 +232,21 @@ impl Dataset {
         self.legacy.is_some()
     }
 
+    /// The records of one chunk, decoded one at a time as they are pulled (v0.3), in position
+    /// order.
+    pub fn chunk_iter(
+        &self,
+        entry: &ChunkEntry,
+    ) -> Result<Box<dyn Iterator<Item = Result<Record>>>> {
+        if self.legacy.is_some() {
+            let records = self.chunk_records(entry, |_| true)?;
+            return Ok(Box::new(records.into_iter().map(Ok)));
+        }
+        Ok(Box::new(
+            self.read_chunk(entry, Fields::ALL)?.into_records(),
+        ))
+    }
+
     /// Reads and decodes all records of one chunk, in position order, keeping those `keep`
     /// accepts.
     pub fn chunk_records(
@@ -331,9 +346,10 @@ impl Dataset {
     }
 }
 
-/// One chunk's surviving records, waiting to be merged.
+/// One open chunk in the merge: its remaining records and the next one that passes.
 struct Cursor {
-    records: VecDeque<Record>,
+    records: Box<dyn Iterator<Item = Result<Record>>>,
+    head: Record,
 }
 
 /// Iterator over the records of a query, merging chunk parts in coordinate order.
@@ -346,7 +362,7 @@ pub struct Query<'a> {
     filter: RecordFilter,
     current: Option<Scope>,
     pending: VecDeque<(usize, &'a ChunkEntry)>,
-    heap: BinaryHeap<Reverse<(i32, usize, usize)>>,
+    heap: BinaryHeap<Reverse<(i32, bool, usize, usize)>>,
     cursors: Vec<Option<Cursor>>,
     failed: bool,
 }
@@ -394,23 +410,39 @@ impl<'a> Query<'a> {
         self.current = Some(scope);
     }
 
+    /// Tie-break between chunks at equal positions. Parts written from unsorted input were
+    /// sorted as `samtools sort` sorts (forward strand first), so merging them must agree;
+    /// parts of sorted input keep the input's own order, part by part.
+    fn tie(&self, r: &Record) -> bool {
+        !self.ds.metadata.sorted_input && r.flag() & 0x10 != 0
+    }
+
+    /// The next record of `records` inside the current scope and passing the filter.
+    fn next_passing(
+        &self,
+        records: &mut dyn Iterator<Item = Result<Record>>,
+    ) -> Result<Option<Record>> {
+        let scope = self.current.expect("scope is set while chunks are open");
+        for r in records {
+            let r = r?;
+            let inside = match scope {
+                Scope::Span(_, beg, end) => (r.pos() as i64) < end && r.end() > beg,
+                _ => true,
+            };
+            if inside && self.filter.keep(&r) {
+                return Ok(Some(r));
+            }
+        }
+        Ok(None)
+    }
+
     fn open(&mut self, order: usize, entry: &ChunkEntry) -> Result<()> {
-        let scope = self.current.expect("scope is set while chunks are pending");
-        let filter = self.filter;
-        let records: VecDeque<Record> = self
-            .ds
-            .chunk_records(entry, |r| {
-                let inside = match scope {
-                    Scope::Span(_, beg, end) => (r.pos() as i64) < end && r.end() > beg,
-                    _ => true,
-                };
-                inside && filter.keep(r)
-            })?
-            .into();
-        if let Some(first) = records.front() {
+        let mut records = self.ds.chunk_iter(entry)?;
+        if let Some(head) = self.next_passing(&mut *records)? {
             let slot = self.cursors.len();
-            self.heap.push(Reverse((first.pos(), order, slot)));
-            self.cursors.push(Some(Cursor { records }));
+            self.heap
+                .push(Reverse((head.pos(), self.tie(&head), order, slot)));
+            self.cursors.push(Some(Cursor { records, head }));
         }
         Ok(())
     }
@@ -432,17 +464,21 @@ impl<'a> Query<'a> {
                 self.pending.pop_front();
                 self.open(order, entry)?;
             }
-            let Some(Reverse((_, order, slot))) = self.heap.pop() else {
+            let Some(Reverse((_, _, order, slot))) = self.heap.pop() else {
                 self.current = None;
                 continue;
             };
-            let cursor = self.cursors[slot].as_mut().expect("live cursor");
-            let record = cursor.records.pop_front().expect("non-empty cursor");
-            match cursor.records.front() {
-                Some(next) => self.heap.push(Reverse((next.pos(), order, slot))),
-                None => self.cursors[slot] = None,
+            let mut cursor = self.cursors[slot].take().expect("live cursor");
+            match self.next_passing(&mut *cursor.records)? {
+                Some(next) => {
+                    self.heap
+                        .push(Reverse((next.pos(), self.tie(&next), order, slot)));
+                    let record = std::mem::replace(&mut cursor.head, next);
+                    self.cursors[slot] = Some(cursor);
+                    return Ok(Some(record));
+                }
+                None => return Ok(Some(cursor.head)),
             }
-            return Ok(Some(record));
         }
     }
 }

@@ -96,6 +96,7 @@ type BinKey = (u32, i64);
 struct BinBuf {
     records: Vec<Record>,
     bytes: usize,
+    /// Whether `records` are already in [`sort_key`] order.
     sorted: bool,
 }
 
@@ -222,7 +223,7 @@ impl DatasetWriter {
             sorted: true,
         });
         if let Some(prev) = bin.records.last() {
-            if prev.pos() > record.pos() {
+            if sort_key(prev) > sort_key(&record) {
                 bin.sorted = false;
             }
         }
@@ -260,8 +261,11 @@ impl DatasetWriter {
             return Ok(());
         };
         self.buffered -= bin.bytes;
-        if !bin.sorted {
-            bin.records.sort_by_key(|r| r.pos());
+        // Sorted input keeps its own order (what `samtools view` of it shows); otherwise
+        if !self.sorted && !bin.sorted {
+            // samtools sort's order: position, then forward before reverse strand, then input
+            // order (the sort is stable, and earlier parts hold earlier input).
+            bin.records.sort_by_key(sort_key);
         }
         let part = self.next_part.entry(key).or_insert(0);
         let job = Job {
@@ -428,6 +432,11 @@ mod erased {
             v
         }
     }
+}
+
+/// Coordinate order within a reference, as `samtools sort` (`bam1_cmp_core`) has it.
+pub(crate) fn sort_key(r: &Record) -> (i32, bool) {
+    (r.pos(), r.flag() & 0x10 != 0)
 }
 
 fn store_part(
