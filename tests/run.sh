@@ -12,5 +12,7 @@ export BAMS3_TEST_DATA="${BAMS3_TEST_DATA:-${HOME:-/root}/.cache/bams3/test-data
 
 cd "$root"
 start=$(date +%s)
-cargo test --workspace --release --no-fail-fast "$@"
-echo "tests/run.sh: cargo test took $(($(date +%s) - start)) s" >&2
+status=0
+cargo test --workspace --release --no-fail-fast "$@" || status=$?
+echo "tests/run.sh: cargo test took $(($(date +%s) - start)) s (exit $status)" >&2
+exit "$status"
