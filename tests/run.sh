@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# The project's one test command: fetch the test data and oracle tools, then run
+# every test of the workspace in release mode (the big round trips need it).
+set -euo pipefail
+
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+root="$(dirname "$here")"
+
+export BAMS3_TEST_DATA="${BAMS3_TEST_DATA:-${HOME:-/root}/.cache/bams3/test-data}"
+
+"$here/fetch-data.sh"
+
+cd "$root"
+start=$(date +%s)
+status=0
+cargo test --workspace --release --no-fail-fast "$@" || status=$?
+echo "tests/run.sh: cargo test took $(($(date +%s) - start)) s (exit $status)" >&2
+exit "$status"
