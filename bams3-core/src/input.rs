@@ -115,11 +115,11 @@ impl AlignmentInput {
 
     /// Reads alignments from any byte stream; `what` names it in messages.
     pub fn from_reader(raw: Box<dyn Read + Send>, what: &str, threads: usize) -> Result<Self> {
-        let (head, stream) = sniff(raw, 2, what)?;
+        let (head, stream) = sniff(raw, 4096, what)?;
         if head.is_empty() {
             return Err(Error::corrupt(what, "empty input"));
         }
-        if head == [0x1f, 0x8b] {
+        if head.starts_with(&[0x1f, 0x8b]) {
             let tail = Arc::new(Mutex::new(Tail::default()));
             let stream = TailReader {
                 inner: stream,
@@ -153,22 +153,17 @@ impl AlignmentInput {
             }
             return Self::sam(Box::new(BufReader::new(decoded)), what, Some(tail));
         }
-        Self::sam(Box::new(BufReader::with_capacity(1 << 20, stream)), what, None)
-    }
-
-    fn sam(
-        mut r: Box<dyn BufRead + Send>,
-        what: &str,
-        tail: Option<Arc<Mutex<Tail>>>,
-    ) -> Result<Self> {
-        let head = r.fill_buf().map_err(|e| Error::io(what, e))?;
-        let sample = &head[..head.len().min(4096)];
-        if sample
-            .iter()
-            .any(|&b| b < 0x20 && !matches!(b, b'\t' | b'\n' | b'\r'))
-        {
+        if is_binary(&head) {
             return Err(Error::corrupt(what, "not a BAM or SAM file (binary data)"));
         }
+        Self::sam(
+            Box::new(BufReader::with_capacity(1 << 20, stream)),
+            what,
+            None,
+        )
+    }
+
+    fn sam(r: Box<dyn BufRead + Send>, what: &str, tail: Option<Arc<Mutex<Tail>>>) -> Result<Self> {
         let reader = sam::Reader::new(r).map_err(|e| name_input(what, e))?;
         Ok(AlignmentInput {
             format: Format::Sam,
@@ -212,6 +207,12 @@ impl AlignmentInput {
         }
         Ok(r)
     }
+}
+
+/// Whether the start of an input holds control bytes SAM text never has.
+fn is_binary(head: &[u8]) -> bool {
+    head.iter()
+        .any(|&b| b < 0x20 && !matches!(b, b'\t' | b'\n' | b'\r'))
 }
 
 /// Puts the input's name in front of a SAM error's own location (`SAM line N`).

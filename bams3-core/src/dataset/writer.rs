@@ -268,11 +268,7 @@ impl DatasetWriter {
             self.flush_bin(key)?;
         }
         while self.buffered > self.budget {
-            let largest = self
-                .bins
-                .iter()
-                .max_by_key(|(_, b)| b.mem)
-                .map(|(k, _)| *k);
+            let largest = self.bins.iter().max_by_key(|(_, b)| b.mem).map(|(k, _)| *k);
             match largest {
                 Some(k) => self.flush_bin(k)?,
                 None => break,

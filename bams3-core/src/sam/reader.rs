@@ -91,7 +91,12 @@ impl<R: BufRead> Reader<R> {
             }
         }
         // Records may name a reference by an alternative name (`@SQ AN:`), as htslib allows.
-        for (i, line) in header.text.lines().filter(|l| l.starts_with("@SQ\t")).enumerate() {
+        for (i, line) in header
+            .text
+            .lines()
+            .filter(|l| l.starts_with("@SQ\t"))
+            .enumerate()
+        {
             let Some(alt) = line.split('\t').find_map(|f| f.strip_prefix("AN:")) else {
                 continue;
             };
