@@ -73,7 +73,7 @@ enum Scope {
 impl Dataset {
     /// Opens the dataset in `storage`. A location with objects but no `_metadata.json` is an
     /// incomplete dataset (an interrupted conversion) and is refused.
-    pub fn open(storage: Arc<dyn Storage>) -> Result<Dataset> {
+    pub fn open(storage: Arc<dyn Storage>) -> Result<Arc<Dataset>> {
         let root = storage.root();
         let meta = match storage.get(metadata::METADATA_KEY) {
             Ok(b) => b,
@@ -100,7 +100,7 @@ impl Dataset {
                 e => e,
             })?;
             let _ = v;
-            return Ok(Self::from_legacy(storage, ds));
+            return Ok(Arc::new(Self::from_legacy(storage, ds)));
         }
         let metadata: Metadata = serde_json::from_slice(&meta)
             .map_err(|e| Error::corrupt(what(metadata::METADATA_KEY), e.to_string()))?;
@@ -120,13 +120,13 @@ impl Dataset {
                 "reference list differs from _header.json",
             ));
         }
-        Ok(Dataset {
+        Ok(Arc::new(Dataset {
             storage,
             metadata,
             header,
             index,
             legacy: None,
-        })
+        }))
     }
 
     /// Presents an upstream v0.1/v0.2 dataset through the v0.3 index: each legacy chunk becomes
@@ -304,7 +304,7 @@ impl Dataset {
 
     /// Records overlapping each region in turn (samtools semantics: a region's records in
     /// coordinate order; several regions are read one after the other).
-    pub fn query(&self, regions: &[Region], filter: RecordFilter) -> Query<'_> {
+    pub fn query(self: &Arc<Self>, regions: &[Region], filter: RecordFilter) -> Query {
         let scopes = regions
             .iter()
             .map(|r| match *r {
@@ -312,16 +312,16 @@ impl Dataset {
                 Region::Unplaced => Scope::Unplaced,
             })
             .collect();
-        Query::new(self, scopes, filter)
+        Query::new(self.clone(), scopes, filter)
     }
 
     /// Every record: references in order, each in coordinate order, then the unplaced ones.
-    pub fn records(&self, filter: RecordFilter) -> Query<'_> {
+    pub fn records(self: &Arc<Self>, filter: RecordFilter) -> Query {
         let mut scopes: Vec<Scope> = (0..self.header.references.len())
             .map(Scope::Reference)
             .collect();
         scopes.push(Scope::Unplaced);
-        Query::new(self, scopes, filter)
+        Query::new(self.clone(), scopes, filter)
     }
 
     /// Reads, checks and decodes one chunk.
@@ -356,19 +356,19 @@ struct Cursor {
 ///
 /// Chunks are opened lazily, in order of their first position, only when the merge reaches
 /// them, so memory holds the chunks that overlap the current position and no more.
-pub struct Query<'a> {
-    ds: &'a Dataset,
+pub struct Query {
+    ds: Arc<Dataset>,
     scopes: VecDeque<Scope>,
     filter: RecordFilter,
     current: Option<Scope>,
-    pending: VecDeque<(usize, &'a ChunkEntry)>,
+    pending: VecDeque<(usize, ChunkEntry)>,
     heap: BinaryHeap<Reverse<(i32, bool, usize, usize)>>,
     cursors: Vec<Option<Cursor>>,
     failed: bool,
 }
 
-impl<'a> Query<'a> {
-    fn new(ds: &'a Dataset, scopes: Vec<Scope>, filter: RecordFilter) -> Self {
+impl Query {
+    fn new(ds: Arc<Dataset>, scopes: Vec<Scope>, filter: RecordFilter) -> Self {
         Query {
             ds,
             scopes: scopes.into(),
@@ -382,9 +382,9 @@ impl<'a> Query<'a> {
     }
 
     fn start_scope(&mut self, scope: Scope) {
-        let ds: &'a Dataset = self.ds;
+        let ds = self.ds.clone();
         let filter = self.filter;
-        let chunks: Vec<&'a ChunkEntry> = match scope {
+        let chunks: Vec<&ChunkEntry> = match scope {
             Scope::Reference(id) | Scope::Span(id, ..) => ds
                 .index
                 .references
@@ -393,13 +393,14 @@ impl<'a> Query<'a> {
                 .unwrap_or_default(),
             Scope::Unplaced => ds.index.unmapped.iter().collect(),
         };
-        let mut chosen: Vec<(usize, &'a ChunkEntry)> = chunks
+        let mut chosen: Vec<(usize, ChunkEntry)> = chunks
             .into_iter()
             .filter(|e| e.count > 0 && filter.may_keep(e))
             .filter(|e| match scope {
                 Scope::Span(_, beg, end) => e.overlaps(beg, end),
                 _ => true,
             })
+            .cloned()
             .enumerate()
             .collect();
         // Stable: chunks starting at the same position keep bin/part order.
@@ -456,13 +457,13 @@ impl<'a> Query<'a> {
                 }
             }
             // Open every chunk that could hold a record at or before the merge frontier.
-            while let Some(&(order, entry)) = self.pending.front() {
+            while let Some((_, entry)) = self.pending.front() {
                 let frontier = self.heap.peek().map(|Reverse((p, ..))| *p as i64);
                 if frontier.is_some_and(|f| entry.first_pos > f) {
                     break;
                 }
-                self.pending.pop_front();
-                self.open(order, entry)?;
+                let (order, entry) = self.pending.pop_front().expect("front exists");
+                self.open(order, &entry)?;
             }
             let Some(Reverse((_, _, order, slot))) = self.heap.pop() else {
                 self.current = None;
@@ -483,7 +484,7 @@ impl<'a> Query<'a> {
     }
 }
 
-impl Iterator for Query<'_> {
+impl Iterator for Query {
     type Item = Result<Record>;
 
     fn next(&mut self) -> Option<Result<Record>> {
