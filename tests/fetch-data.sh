@@ -116,4 +116,19 @@ for src in "${SOURCES[@]}"; do
 done
 mv "$DATA/MANIFEST.tmp" "$DATA/MANIFEST"
 
+# --- moto: the S3-compatible server the S3 tests start on loopback -----------------
+# In its own venv under the cache (not in $DATA, which holds only BAMs).
+MOTO_VENV="${HOME:-/root}/.cache/bams3/moto-venv"
+if [ ! -x "$MOTO_VENV/bin/moto_server" ]; then
+    if ! python3 -c 'import venv, ensurepip' 2>/dev/null; then
+        log "installing python3-venv"
+        apt_update_once
+        as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends python3-venv >/dev/null
+    fi
+    log "installing moto[server] into $MOTO_VENV"
+    rm -rf "$MOTO_VENV"
+    python3 -m venv "$MOTO_VENV"
+    "$MOTO_VENV/bin/pip" install -q 'moto[server]==5.*'
+fi
+
 log "test data ready in $DATA ($(($(date +%s) - start)) s)"

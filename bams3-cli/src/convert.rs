@@ -54,7 +54,8 @@ pub fn run(a: Args) -> Result<()> {
         },
     };
     opts.validate()?;
-    if Path::new(&a.output).exists() {
+    // An S3 prefix is checked by the writer, which lists it and refuses one holding objects.
+    if !storage::is_s3(&a.output) && Path::new(&a.output).exists() {
         return Err(Error::AlreadyExists(a.output).into());
     }
     let mut input = AlignmentInput::open(&a.input, a.threads)?;

@@ -18,6 +18,16 @@ use clap::{Parser, Subcommand};
 #[derive(Parser)]
 #[command(name = "bams3", version, about, propagate_version = true)]
 struct Cli {
+    /// Endpoint of an S3-compatible store (e.g. http://127.0.0.1:9000); implies path-style
+    /// addressing. AWS_ENDPOINT_URL is honoured too.
+    #[arg(long, global = true, value_name = "URL")]
+    endpoint_url: Option<String>,
+    /// Do not sign S3 requests (public buckets); skips the credential chain.
+    #[arg(long, global = true)]
+    no_sign_request: bool,
+    /// Also cache fetched S3 chunk data under the cache directory (metadata always is).
+    #[arg(long, global = true)]
+    cache_chunks: bool,
     #[command(subcommand)]
     command: Command,
 }
@@ -40,10 +50,36 @@ enum Command {
     Validate(validate::Args),
     /// Rewrite an upstream v0.1/v0.2 dataset as v0.3.
     Upgrade(upgrade::Args),
+    /// Manage the local cache of S3 metadata and chunks.
+    Cache {
+        #[command(subcommand)]
+        action: CacheAction,
+    },
+}
+
+#[derive(Subcommand)]
+enum CacheAction {
+    /// Remove cached S3 metadata and chunks ($XDG_CACHE_HOME/bams3/s3-*).
+    Clear,
+}
+
+fn cache(action: CacheAction) -> anyhow::Result<()> {
+    match action {
+        CacheAction::Clear => {
+            let freed = bams3_core::storage::s3::clear_cache()?;
+            eprintln!("bams3: cache cleared ({freed} bytes freed)");
+            Ok(())
+        }
+    }
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    bams3_core::storage::set_s3_options(bams3_core::storage::S3Options {
+        endpoint_url: cli.endpoint_url,
+        no_sign_request: cli.no_sign_request,
+        cache_chunks: cli.cache_chunks,
+    });
     let result = match cli.command {
         Command::Convert(a) => convert::run(a),
         Command::Query(a) => query::run(a),
@@ -52,6 +88,7 @@ fn main() -> ExitCode {
         Command::Export(a) => export::run(a),
         Command::Validate(a) => validate::run(a),
         Command::Upgrade(a) => upgrade::run(a),
+        Command::Cache { action } => cache(action),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

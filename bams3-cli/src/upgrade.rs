@@ -30,7 +30,7 @@ pub struct Args {
 
 pub fn run(a: Args) -> Result<()> {
     let ds = Dataset::open(Arc::from(storage::open(&a.input)?))?;
-    if Path::new(&a.output).exists() {
+    if !storage::is_s3(&a.output) && Path::new(&a.output).exists() {
         return Err(Error::AlreadyExists(a.output).into());
     }
     let opts = WriteOptions {

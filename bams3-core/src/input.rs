@@ -96,11 +96,15 @@ fn sniff(mut r: Box<dyn Read + Send>, n: usize, what: &str) -> Result<(Vec<u8>, 
 }
 
 impl AlignmentInput {
-    /// Opens `path` (`-` for standard input) and reads its header. BAM is recognised by the
+    /// Opens `path` (`-` for standard input, `s3://bucket/key` for an S3 object) and reads its
+    /// header. BAM is recognised by the
     /// gzip magic followed by `BAM\1`; anything else must be SAM text.
     pub fn open(path: &str, threads: usize) -> Result<AlignmentInput> {
         let raw: Box<dyn Read + Send> = if path == "-" {
             Box::new(io::stdin())
+        } else if crate::storage::is_s3(path) {
+            // Streamed, never downloaded whole: the GET body feeds the decoder as it arrives.
+            crate::storage::s3::open_reader(path)?
         } else {
             let f = File::open(path).map_err(|e| Error::io(path, e))?;
             if f.metadata().map(|m| m.is_dir()).unwrap_or(false) {

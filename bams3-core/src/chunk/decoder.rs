@@ -105,6 +105,52 @@ impl ChunkData {
         })
     }
 
+    /// Decodes the streams in `fields` from `span`, the bytes of a chunk object starting at
+    /// offset `base`, located through `streams` (the index's copy of the chunk's stream table).
+    /// This is how a remote reader decodes after one ranged GET: the chunk header is never
+    /// fetched, and each stream's CRC is still checked.
+    pub fn from_span(
+        streams: &[StreamInfo],
+        n_records: usize,
+        span: &[u8],
+        base: u64,
+        fields: Fields,
+        what: &str,
+    ) -> Result<ChunkData> {
+        let mut out: [Option<Vec<u8>>; N_STREAMS] = Default::default();
+        let mut stored_decoded = 0;
+        for id in StreamId::ALL {
+            if !fields.contains(id) {
+                continue;
+            }
+            let info = streams
+                .iter()
+                .find(|s| s.id == id as u8)
+                .ok_or_else(|| Error::corrupt(what, format!("missing stream '{}'", id.name())))?;
+            // Empty streams take no bytes, wherever the table says they sit.
+            let stored = if info.stored_len == 0 {
+                Some(&span[..0])
+            } else {
+                info.offset
+                    .checked_sub(base)
+                .and_then(|start| Some((start, start.checked_add(info.stored_len)?)))
+                .filter(|&(_, end)| end <= span.len() as u64)
+                    .map(|(start, end)| &span[start as usize..end as usize])
+            }
+            .ok_or_else(|| {
+                    Error::corrupt(what, "stream outside the fetched range (index mismatch)")
+                })?;
+            out[id as usize] = Some(decode_stream(info, stored, what)?);
+            stored_decoded += info.stored_len;
+        }
+        Ok(ChunkData {
+            what: what.to_string(),
+            n_records,
+            stored_decoded,
+            streams: out,
+        })
+    }
+
     /// Stored (compressed) bytes of the streams that were decoded: what a reader had to fetch.
     pub fn stored_bytes_decoded(&self) -> u64 {
         self.stored_decoded

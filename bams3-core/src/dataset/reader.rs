@@ -325,9 +325,47 @@ impl Dataset {
     }
 
     /// Reads, checks and decodes one chunk.
+    ///
+    /// From remote storage, only the contiguous byte range covering the streams in `fields` is
+    /// fetched, in one ranged GET located by the index's stream table (no round trip for the
+    /// chunk header); each stream's CRC is still checked.
     pub fn read_chunk(&self, entry: &ChunkEntry, fields: Fields) -> Result<ChunkData> {
-        let bytes = self.storage.get(&entry.path)?;
         let what = format!("{}/{}", self.storage.root(), entry.path);
+        if self.storage.is_remote() && !entry.streams.is_empty() {
+            let infos = entry.stream_infos();
+            let wanted = || {
+                infos.iter().filter(|s| {
+                    s.stored_len > 0
+                        && crate::chunk::StreamId::ALL
+                            .get(s.id as usize)
+                            .is_some_and(|&id| fields.contains(id))
+                })
+            };
+            let lo = wanted().map(|s| s.offset).min().unwrap_or(0);
+            let hi = wanted()
+                .map(|s| s.offset.saturating_add(s.stored_len))
+                .max()
+                .unwrap_or(0);
+            if hi > entry.stored_bytes {
+                return Err(Error::corrupt(what, "index stream table past the chunk's end"));
+            }
+            let span = if hi > lo {
+                self.storage
+                    .get_range_versioned(&entry.path, lo..hi, &entry.checksum)?
+            } else {
+                Vec::new()
+            };
+            let data = ChunkData::from_span(
+                &infos,
+                entry.count as usize,
+                &span,
+                lo,
+                fields,
+                &what,
+            )?;
+            return Ok(data);
+        }
+        let bytes = self.storage.get(&entry.path)?;
         if bytes.len() as u64 != entry.stored_bytes {
             return Err(Error::corrupt(
                 what,
@@ -365,7 +403,13 @@ pub struct Query {
     heap: BinaryHeap<Reverse<(i32, bool, usize, usize)>>,
     cursors: Vec<Option<Cursor>>,
     failed: bool,
+    /// Chunks being fetched in the background (remote storage only), by object key, in the
+    /// order they will be opened. Bounded by [`PREFETCH`], which bounds memory too.
+    prefetch: VecDeque<(String, std::sync::mpsc::Receiver<Result<ChunkData>>)>,
 }
+
+/// Chunks a query fetches ahead from remote storage, so that round trips overlap.
+const PREFETCH: usize = 4;
 
 impl Query {
     fn new(ds: Arc<Dataset>, scopes: Vec<Scope>, filter: RecordFilter) -> Self {
@@ -378,6 +422,7 @@ impl Query {
             heap: BinaryHeap::new(),
             cursors: Vec::new(),
             failed: false,
+            prefetch: VecDeque::new(),
         }
     }
 
@@ -406,6 +451,8 @@ impl Query {
         // Stable: chunks starting at the same position keep bin/part order.
         chosen.sort_by_key(|(order, e)| (e.first_pos, *order));
         self.pending = chosen.into();
+        // Fetches for the previous scope are dropped; their threads end on their own.
+        self.prefetch.clear();
         self.heap.clear();
         self.cursors.clear();
         self.current = Some(scope);
@@ -437,8 +484,46 @@ impl Query {
         Ok(None)
     }
 
+    /// Starts background fetches of the next pending chunks, up to [`PREFETCH`] in flight.
+    fn top_up_prefetch(&mut self) {
+        if !self.ds.storage.is_remote() || self.ds.legacy.is_some() {
+            return;
+        }
+        for (_, entry) in self.pending.iter() {
+            if self.prefetch.len() >= PREFETCH {
+                break;
+            }
+            if self.prefetch.iter().any(|(p, _)| *p == entry.path) {
+                continue;
+            }
+            let (tx, rx) = std::sync::mpsc::sync_channel(1);
+            let ds = self.ds.clone();
+            let e = entry.clone();
+            let spawned = std::thread::Builder::new()
+                .name("bams3-prefetch".into())
+                .spawn(move || {
+                    let _ = tx.send(ds.read_chunk(&e, Fields::ALL));
+                });
+            if spawned.is_err() {
+                // No thread: the chunk is simply read when it is opened.
+                break;
+            }
+            self.prefetch.push_back((entry.path.clone(), rx));
+        }
+    }
+
     fn open(&mut self, order: usize, entry: &ChunkEntry) -> Result<()> {
-        let mut records = self.ds.chunk_iter(entry)?;
+        let fetched = self
+            .prefetch
+            .iter()
+            .position(|(p, _)| *p == entry.path)
+            .and_then(|i| self.prefetch.remove(i))
+            .and_then(|(_, rx)| rx.recv().ok());
+        let mut records: Box<dyn Iterator<Item = Result<Record>>> = match fetched {
+            Some(data) => Box::new(data?.into_records()),
+            None => self.ds.chunk_iter(entry)?,
+        };
+        self.top_up_prefetch();
         if let Some(head) = self.next_passing(&mut *records)? {
             let slot = self.cursors.len();
             self.heap
@@ -462,6 +547,7 @@ impl Query {
                 if frontier.is_some_and(|f| entry.first_pos > f) {
                     break;
                 }
+                self.top_up_prefetch();
                 let (order, entry) = self.pending.pop_front().expect("front exists");
                 self.open(order, &entry)?;
             }

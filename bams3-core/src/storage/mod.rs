@@ -1,14 +1,16 @@
 //! Where dataset objects live. The format code sees only the [`Storage`] trait, never files or
-//! buckets, so every command works the same on a local directory and (later) on S3.
+//! buckets, so every command works the same on a local directory and on S3.
 //!
 //! Keys are relative, `/`-separated object names such as `data/chr1/000000000-001048576.chunk`.
 //! Every implementation refuses keys that could escape the dataset's own root (see [`check_key`]).
 
 mod local;
+pub mod s3;
 
 use std::ops::{Deref, Range};
 
 pub use local::LocalStorage;
+pub use s3::{set_s3_options, S3Options, S3Storage};
 
 use crate::{Error, Result};
 
@@ -57,6 +59,18 @@ pub trait Storage: Send + Sync {
     fn delete(&self, key: &str) -> Result<()>;
     /// The object's size, or `None` when it does not exist.
     fn head(&self, key: &str) -> Result<Option<u64>>;
+    /// Whether every read is a network round trip (S3), so readers should fetch only the byte
+    /// ranges they need and overlap requests, rather than map whole objects.
+    fn is_remote(&self) -> bool {
+        false
+    }
+    /// Like [`Storage::get_range`], for an object whose content `version` identifies (the
+    /// index's checksum): a store may then serve it from a local cache without asking whether
+    /// it changed.
+    fn get_range_versioned(&self, key: &str, range: Range<u64>, version: &str) -> Result<Vec<u8>> {
+        let _ = version;
+        self.get_range(key, range)
+    }
 }
 
 /// Rejects keys that are empty, absolute, or contain empty, `.` or `..` segments or backslashes,
@@ -77,12 +91,21 @@ pub fn check_key(key: &str) -> Result<()> {
     Ok(())
 }
 
-/// Opens the storage for a dataset location. Only local paths exist so far; `s3://` URIs are
-/// rejected with a clear message rather than treated as a relative directory name.
+/// Whether `location` names an S3 dataset or object rather than a local path.
+pub fn is_s3(location: &str) -> bool {
+    location.starts_with("s3://")
+}
+
+/// Opens the storage for a dataset location: `s3://bucket/prefix` (with the options last given
+/// to [`set_s3_options`]) or a local directory. Other URI schemes are rejected with a clear
+/// message rather than treated as a relative directory name.
 pub fn open(location: &str) -> Result<Box<dyn Storage>> {
+    if is_s3(location) {
+        return Ok(Box::new(S3Storage::new(location, &s3::s3_options())?));
+    }
     if location.contains("://") {
         return Err(Error::Invalid(format!(
-            "{location}: only local datasets are supported by this build"
+            "{location}: unsupported location (use a local path or s3://bucket/prefix)"
         )));
     }
     Ok(Box::new(LocalStorage::new(location)))

@@ -1,0 +1,340 @@
+//! Datasets on S3, against a real S3-compatible server (moto) on loopback, reached through a
+//! proxy that counts requests and bytes and injects faults (see common/s3.rs).
+//!
+//! Every command reading from S3 must print exactly what it prints for a local dataset
+//! converted from the same input; faults must not change that; permanent errors must be one
+//! clear line; and a query must cost few requests and bytes.
+
+mod common;
+
+use std::path::Path;
+use std::process::Command;
+
+use common::s3::{Fault, Moto, Proxy};
+use common::*;
+
+const BUCKET: &str = "bams3-test";
+
+/// One test's world: moto, a proxy in front of it, a bucket, a private cache directory.
+struct World {
+    moto: Moto,
+    proxy: Proxy,
+    tmp: TempDir,
+}
+
+impl World {
+    fn new(tag: &str) -> World {
+        let moto = Moto::start();
+        moto.create_bucket(BUCKET);
+        let proxy = Proxy::start(moto.port);
+        World {
+            moto,
+            proxy,
+            tmp: TempDir::new(tag),
+        }
+    }
+
+    /// `bams3 --endpoint-url <proxy>` with test credentials and a private cache.
+    fn bams3(&self) -> Command {
+        let mut c = bams3();
+        c.arg("--endpoint-url")
+            .arg(self.proxy.url())
+            .env("AWS_ACCESS_KEY_ID", "testing")
+            .env("AWS_SECRET_ACCESS_KEY", "testing")
+            .env("AWS_REGION", "us-east-1")
+            .env("AWS_EC2_METADATA_DISABLED", "true")
+            .env("AWS_CONFIG_FILE", self.tmp.join("no-aws-config"))
+            .env("AWS_SHARED_CREDENTIALS_FILE", self.tmp.join("no-aws-credentials"))
+            .env_remove("AWS_ENDPOINT_URL")
+            .env_remove("AWS_PROFILE")
+            .env("XDG_CACHE_HOME", self.tmp.join("cache"));
+        c
+    }
+
+    fn uri(&self, name: &str) -> String {
+        format!("s3://{BUCKET}/{name}")
+    }
+
+    /// GET requests seen since the last reset, and the response bytes they carried.
+    fn gets(&self) -> (usize, u64) {
+        let seen = self.proxy.seen();
+        let gets: Vec<_> = seen.iter().filter(|s| s.method == "GET").collect();
+        (gets.len(), gets.iter().map(|s| s.bytes).sum())
+    }
+}
+
+fn input() -> std::path::PathBuf {
+    real_bam("human_mouse_smaller.bam")
+}
+
+/// Output of `cmd`, with the dataset location replaced so local and S3 runs compare.
+fn output_of(mut cmd: Command, location: &str) -> Vec<u8> {
+    let out = ok(&mut cmd);
+    String::from_utf8_lossy(&out)
+        .replace(location, "DATASET")
+        .into_bytes()
+}
+
+/// A 100 kb region overlapping exactly one chunk (and the bin of that chunk), from the index.
+fn one_chunk_region(local: &Path) -> (String, String) {
+    let index: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(local.join("_index/spatial.json")).unwrap())
+            .unwrap();
+    let mut best: Option<(u64, String, String)> = None;
+    for r in index["references"].as_array().unwrap() {
+        let name = r["name"].as_str().unwrap();
+        let chunks = r["chunks"].as_array().unwrap();
+        for c in chunks {
+            let first = c["first_pos"].as_i64().unwrap().max(0);
+            let (beg, end) = (first, first + 100_000);
+            let overlapping = chunks
+                .iter()
+                .filter(|o| {
+                    o["count"].as_u64().unwrap() > 0
+                        && o["first_pos"].as_i64().unwrap() < end
+                        && o["max_end"].as_i64().unwrap() > beg
+                })
+                .count();
+            let count = c["count"].as_u64().unwrap();
+            if overlapping == 1 && best.as_ref().is_none_or(|b| count > b.0) {
+                let bin = format!(
+                    "{name}:{}-{}",
+                    c["bin_start"].as_i64().unwrap() + 1,
+                    c["bin_end"].as_i64().unwrap()
+                );
+                best = Some((count, format!("{name}:{}-{}", beg + 1, end), bin));
+            }
+        }
+    }
+    let (_, region, bin) = best.expect("no region overlapping a single chunk");
+    (region, bin)
+}
+
+/// The same commands on a local dataset and on its S3 copy.
+fn same_output(w: &World, local: &Path, remote: &str, region: &str) {
+    let l = local.to_str().unwrap();
+    let cases: Vec<Vec<&str>> = vec![
+        vec!["query", "-h"],
+        vec!["query", "-c"],
+        vec!["query", region],
+        vec!["stats"],
+        vec!["stats", "--json"],
+        vec!["depth", region],
+        vec!["validate"],
+        vec!["export", "-", "--region", region],
+    ];
+    for args in cases {
+        let (cmd, rest) = args.split_first().unwrap();
+        let mut lc = bams3();
+        lc.arg(cmd).arg(l).args(rest);
+        let mut rc = w.bams3();
+        rc.arg(cmd).arg(remote).args(rest);
+        let a = output_of(lc, l);
+        let b = output_of(rc, remote);
+        assert!(
+            a == b,
+            "`bams3 {}` differs between local and S3 ({} vs {} bytes)",
+            args.join(" "),
+            a.len(),
+            b.len()
+        );
+        assert!(!a.is_empty() || args[0] == "validate", "{args:?} printed nothing");
+    }
+}
+
+#[test]
+fn convert_to_s3_then_every_command_matches_local() {
+    let w = World::new("s3-roundtrip");
+    let local = w.tmp.join("local.bams3");
+    convert(&input(), &local, &[]);
+    let remote = w.uri("sample.bams3/");
+    ok(w.bams3().arg("convert").arg(input()).arg(&remote));
+    let keys = w.moto.keys(BUCKET, "sample.bams3/");
+    assert!(keys.iter().any(|k| k == "sample.bams3/_metadata.json"), "{keys:?}");
+    assert!(keys.iter().all(|k| !k.contains("//")), "{keys:?}");
+    let (region, _) = one_chunk_region(&local);
+    same_output(&w, &local, &remote, &region);
+
+    // Converting into a prefix that already holds a dataset is refused.
+    fails_with(
+        w.bams3().arg("convert").arg(input()).arg(&remote),
+        &["already exists"],
+    );
+}
+
+#[test]
+fn convert_reads_its_input_from_s3() {
+    let w = World::new("s3-input");
+    let bytes = std::fs::read(input()).unwrap();
+    w.moto.put(BUCKET, "in/sample.bam", &bytes);
+    let local = w.tmp.join("local.bams3");
+    convert(&input(), &local, &[]);
+    let from_s3 = w.tmp.join("from-s3.bams3");
+    ok(w.bams3()
+        .arg("convert")
+        .arg(w.uri("in/sample.bam"))
+        .arg(&from_s3));
+    let a = ok(bams3().arg("query").arg("-h").arg(&local));
+    let b = ok(bams3().arg("query").arg("-h").arg(&from_s3));
+    assert!(a == b, "converting from s3:// changed the records");
+}
+
+#[test]
+fn faults_are_retried_and_change_nothing() {
+    let w = World::new("s3-faults");
+    let local = w.tmp.join("local.bams3");
+    convert(&input(), &local, &[]);
+    let remote = w.uri("faulty.bams3");
+    let all = [Fault::SlowDown, Fault::Reset, Fault::Truncate];
+    // Every 3rd request fails, during the conversion (uploads) and every read after it.
+    w.proxy.set_faults(Some(3), &all);
+    ok(w.bams3().arg("convert").arg(input()).arg(&remote));
+    let (region, _) = one_chunk_region(&local);
+    same_output(&w, &local, &remote, &region);
+    let seen = w.proxy.seen();
+    for f in all {
+        assert!(
+            seen.iter().any(|s| s.fault == Some(f)),
+            "fault {f:?} was never injected"
+        );
+    }
+    // Input streamed from S3 survives faults too (a cut body resumes with a ranged GET).
+    w.moto
+        .put(BUCKET, "in/x.bam", &std::fs::read(input()).unwrap());
+    let out = w.tmp.join("from-faulty.bams3");
+    w.proxy.set_faults(Some(2), &[Fault::Truncate, Fault::SlowDown]);
+    ok(w.bams3().arg("convert").arg(w.uri("in/x.bam")).arg(&out));
+    w.proxy.set_faults(None, &[]);
+    let a = ok(bams3().arg("query").arg(&local));
+    let b = ok(bams3().arg("query").arg(&out));
+    assert!(a == b, "faults changed a conversion from s3://");
+}
+
+#[test]
+fn permanent_errors_are_one_clear_line() {
+    let w = World::new("s3-errors");
+    fails_with(
+        w.bams3().arg("stats").arg("s3://no-such-bucket-here/x.bams3"),
+        &["no such bucket", "no-such-bucket-here"],
+    );
+    fails_with(
+        w.bams3().arg("query").arg(w.uri("missing.bams3")),
+        &["missing.bams3", "no bams3 dataset"],
+    );
+    // Incomplete: objects but no _metadata.json.
+    w.moto.put(BUCKET, "partial.bams3/_header.json", b"{}");
+    fails_with(
+        w.bams3().arg("query").arg(w.uri("partial.bams3")),
+        &["incomplete"],
+    );
+    fails_with(
+        w.bams3()
+            .arg("convert")
+            .arg(w.uri("in/none.bam"))
+            .arg(w.tmp.join("x.bams3")),
+        &["in/none.bam", "not found"],
+    );
+    // A server that refuses the credentials (moto does not check signatures, so the proxy
+    // plays a store answering 403 InvalidAccessKeyId).
+    let refuse = common::s3::Proxy::start(w.moto.port);
+    refuse.set_faults(Some(1), &[Fault::SlowDown]);
+    let mut c = w.bams3();
+    c.arg("--endpoint-url")
+        .arg(refuse.url())
+        .arg("stats")
+        .arg(w.uri("x.bams3"));
+    // Throttled on every attempt: bounded retries, then one line.
+    fails_with(&mut c, &["gave up after"]);
+    // No credentials at all.
+    fails_with(
+        w.bams3()
+            .env_remove("AWS_ACCESS_KEY_ID")
+            .env_remove("AWS_SECRET_ACCESS_KEY")
+            .arg("stats")
+            .arg(w.uri("x.bams3")),
+        &["credentials"],
+    );
+    // A failed conversion to S3 leaves no _metadata.json.
+    let bad = w.tmp.join("bad.bam");
+    let src = std::fs::read(input()).unwrap();
+    std::fs::write(&bad, &src[..src.len() / 2]).unwrap();
+    let mut c = w.bams3();
+    c.arg("convert").arg(&bad).arg(w.uri("bad.bams3"));
+    check_clean_failure(&c, &run(&mut c));
+    let keys = w.moto.keys(BUCKET, "bad.bams3/");
+    assert!(
+        keys.iter().all(|k| !k.ends_with("_metadata.json")),
+        "failed conversion left {keys:?}"
+    );
+}
+
+#[test]
+fn requests_and_bytes_per_query() {
+    let w = World::new("s3-costs");
+    let local = w.tmp.join("local.bams3");
+    convert(&input(), &local, &[]);
+    let remote = w.uri("costs.bams3");
+    ok(w.bams3().arg("convert").arg(input()).arg(&remote));
+    let (region, bin) = one_chunk_region(&local);
+
+    w.proxy.reset_counts();
+    let cold = ok(w.bams3().arg("query").arg(&remote).arg(&region));
+    let (cold_gets, cold_bytes) = w.gets();
+    let cold_all = w.proxy.seen().len();
+    assert!(
+        cold_gets <= 4 && cold_all <= 4,
+        "cold query: {cold_gets} GETs, {cold_all} requests: {:#?}",
+        w.proxy.seen()
+    );
+
+    w.proxy.reset_counts();
+    let warm = ok(w.bams3().arg("query").arg(&remote).arg(&region));
+    let warm_all = w.proxy.seen().len();
+    assert!(warm_all <= 2, "warm query: {:#?}", w.proxy.seen());
+    assert!(warm == cold, "warm and cold answers differ");
+    assert!(
+        w.proxy.seen().iter().any(|s| s.status == 304),
+        "no revalidation"
+    );
+
+    // With --cache-chunks, a repeated query needs only the revalidation.
+    ok(w.bams3().arg("--cache-chunks").arg("query").arg(&remote).arg(&region));
+    w.proxy.reset_counts();
+    ok(w.bams3().arg("--cache-chunks").arg("query").arg(&remote).arg(&region));
+    assert!(w.proxy.seen().len() <= 1, "{:#?}", w.proxy.seen());
+    ok(w.bams3().arg("cache").arg("clear"));
+    assert!(!w.tmp.join("cache/bams3/s3-meta").exists());
+
+    // Depth fetches only the coverage streams.
+    ok(w.bams3().arg("query").arg("-c").arg(&remote).arg(&bin));
+    w.proxy.reset_counts();
+    ok(w.bams3().arg("query").arg(&remote).arg(&bin));
+    let (_, full) = w.gets();
+    w.proxy.reset_counts();
+    ok(w.bams3().arg("depth").arg(&remote).arg(&bin));
+    let (_, depth) = w.gets();
+    assert!(
+        depth * 5 <= full,
+        "depth fetched {depth} bytes, a full query {full}"
+    );
+    eprintln!(
+        "costs: cold query {cold_gets} GETs {cold_bytes} bytes; warm {warm_all} requests; \
+         bin {bin}: query {full} bytes, depth {depth} bytes"
+    );
+
+    // A rewritten dataset is never served stale from the cache.
+    ok(w.bams3().arg("query").arg("-c").arg(&remote).arg(&region));
+    for k in w.moto.keys(BUCKET, "costs.bams3/") {
+        let (s, _) = common::s3::http(w.moto.port, "DELETE", &format!("/{BUCKET}/{k}"), &[]).unwrap();
+        assert!(s == 204 || s == 200);
+    }
+    let tiny = real_bam("NA12878.chr22.tiny.bam");
+    ok(w.bams3().arg("convert").arg(&tiny).arg(&remote));
+    let a = ok(w.bams3().arg("query").arg("-c").arg(&remote));
+    let b = ok(bams3().arg("query").arg("-c").arg({
+        let l = w.tmp.join("tiny.bams3");
+        convert(&tiny, &l, &[]);
+        l
+    }));
+    assert!(a == b, "stale metadata served after the dataset was rewritten");
+}
