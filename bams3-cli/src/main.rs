@@ -103,7 +103,12 @@ fn main() -> ExitCode {
                 eprintln!("bams3: cancelled");
                 return ExitCode::from(130);
             }
-            eprintln!("bams3: {e:#}");
+            if e.downcast_ref::<bams3_core::Error>().is_some() {
+                // The library's errors already print their cause; `{:#}` would repeat it.
+                eprintln!("bams3: {e}");
+            } else {
+                eprintln!("bams3: {e:#}");
+            }
             ExitCode::FAILURE
         }
     }

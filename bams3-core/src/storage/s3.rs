@@ -23,6 +23,9 @@ use crate::{Error, Result};
 const MULTIPART_THRESHOLD: usize = 16 << 20;
 /// Size of each multipart part (S3 requires at least 5 MiB except for the last).
 const PART_SIZE: usize = 8 << 20;
+/// Bytes of chunk uploads in flight at once (in MiB permits): uploads overlap with encoding
+/// without the queued data outgrowing a fixed budget.
+const UPLOAD_BUDGET_MIB: usize = 64;
 /// Attempts per request, the first included.
 const MAX_ATTEMPTS: u32 = 6;
 /// First backoff; doubled per attempt, with full jitter.
@@ -167,6 +170,9 @@ where
     let status = e.raw_response().map(|r| r.status().as_u16());
     let code = e.code().map(str::to_string);
     let lower = text.to_ascii_lowercase();
+    if std::env::var_os("BAMS3_S3_DEBUG").is_some() {
+        eprintln!("bams3: S3 error: status {status:?} code {code:?}: {text}");
+    }
     if lower.contains("credential") && status.is_none() {
         return Failure::Permanent(
             io::ErrorKind::PermissionDenied,
@@ -316,6 +322,12 @@ pub struct S3Storage {
     /// ETag of `_metadata.json` as served by this handle, once fetched or revalidated; header and
     /// index cached under the same metadata ETag are then trusted without a request.
     meta_etag: Mutex<Option<(String, bool)>>,
+    /// Chunk uploads running in the background; see [`S3Storage::barrier`].
+    uploads: Mutex<Vec<tokio::task::JoinHandle<()>>>,
+    /// Bounds the bytes of background uploads.
+    budget: std::sync::Arc<tokio::sync::Semaphore>,
+    /// The first background upload failure, reported by every later call.
+    upload_error: std::sync::Arc<Mutex<Option<(String, Failure)>>>,
 }
 
 impl S3Storage {
@@ -342,6 +354,9 @@ impl S3Storage {
             opts: opts.clone(),
             meta_cache,
             meta_etag: Mutex::new(None),
+            uploads: Mutex::new(Vec::new()),
+            budget: std::sync::Arc::new(tokio::sync::Semaphore::new(UPLOAD_BUDGET_MIB)),
+            upload_error: std::sync::Arc::new(Mutex::new(None)),
         })
     }
 
@@ -366,8 +381,16 @@ impl S3Storage {
                 self.name(key),
                 io::Error::other("unexpected 304 Not Modified"),
             ),
-            Failure::Transient(m) => Error::io(self.name(key), io::Error::other(m)),
-            Failure::Permanent(kind, m) => Error::io(self.name(key), io::Error::new(kind, m)),
+            // Built directly: `Error::io` would turn a NotFound kind into a bare "not found"
+            // and lose the message saying what to fix.
+            Failure::Transient(m) => Error::Io {
+                path: self.name(key),
+                source: io::Error::other(m),
+            },
+            Failure::Permanent(kind, m) => Error::Io {
+                path: self.name(key),
+                source: io::Error::new(kind, m),
+            },
         }
     }
 
@@ -533,75 +556,136 @@ impl S3Storage {
         }))
     }
 
-    async fn multipart(&self, key: &str, data: &[u8]) -> std::result::Result<(), Failure> {
-        let created = retry(key, || async {
-            self.client
-                .create_multipart_upload()
-                .bucket(&self.bucket)
+    /// Waits for every background upload; fails if one of them failed. Everything but chunk
+    /// uploads goes through here first, so metadata is written only after every chunk is
+    /// stored (the commit protocol), and a delete never races an upload of the same key.
+    fn barrier(&self) -> Result<()> {
+        let handles = std::mem::take(&mut *self.uploads.lock().map_err(poisoned)?);
+        if !handles.is_empty() {
+            block_on(async {
+                for h in handles {
+                    let _ = h.await;
+                }
+            })?;
+        }
+        self.upload_failure()
+    }
+
+    fn upload_failure(&self) -> Result<()> {
+        let failed = self.upload_error.lock().map_err(poisoned)?;
+        match &*failed {
+            None => Ok(()),
+            Some((key, f)) => Err(self.error(key, f.again())),
+        }
+    }
+}
+
+/// Uploads one object, in parts when it is large.
+async fn upload(
+    client: &Client,
+    bucket: &str,
+    key: &str,
+    data: &[u8],
+) -> std::result::Result<(), Failure> {
+    if data.len() <= MULTIPART_THRESHOLD {
+        return retry(key, || async {
+            client
+                .put_object()
+                .bucket(bucket)
                 .key(key)
+                .body(ByteStream::from(data.to_vec()))
                 .send()
                 .await
-                .map_err(|e| classify(e, &self.bucket))
+                .map(|_| ())
+                .map_err(|e| classify(e, bucket))
         })
-        .await?;
-        let upload_id = created
-            .upload_id()
-            .ok_or_else(|| Failure::Transient("no upload id".into()))?
-            .to_string();
-        let result = async {
-            let mut parts = Vec::new();
-            for (i, part) in data.chunks(PART_SIZE).enumerate() {
-                let n = i as i32 + 1;
-                let out = retry(key, || async {
-                    self.client
-                        .upload_part()
-                        .bucket(&self.bucket)
-                        .key(key)
-                        .upload_id(&upload_id)
-                        .part_number(n)
-                        .body(ByteStream::from(part.to_vec()))
-                        .send()
-                        .await
-                        .map_err(|e| classify(e, &self.bucket))
-                })
-                .await?;
-                parts.push(
-                    CompletedPart::builder()
-                        .part_number(n)
-                        .set_e_tag(out.e_tag().map(str::to_string))
-                        .build(),
-                );
-            }
-            let done = CompletedMultipartUpload::builder()
-                .set_parts(Some(parts))
-                .build();
-            retry(key, || async {
-                self.client
-                    .complete_multipart_upload()
-                    .bucket(&self.bucket)
+        .await;
+    }
+    let created = retry(key, || async {
+        client
+            .create_multipart_upload()
+            .bucket(bucket)
+            .key(key)
+            .send()
+            .await
+            .map_err(|e| classify(e, bucket))
+    })
+    .await?;
+    let upload_id = created
+        .upload_id()
+        .ok_or_else(|| Failure::Transient("no upload id".into()))?
+        .to_string();
+    let result = async {
+        let mut parts = Vec::new();
+        for (i, part) in data.chunks(PART_SIZE).enumerate() {
+            let n = i as i32 + 1;
+            let out = retry(key, || async {
+                client
+                    .upload_part()
+                    .bucket(bucket)
                     .key(key)
                     .upload_id(&upload_id)
-                    .multipart_upload(done.clone())
+                    .part_number(n)
+                    .body(ByteStream::from(part.to_vec()))
                     .send()
                     .await
-                    .map_err(|e| classify(e, &self.bucket))
+                    .map_err(|e| classify(e, bucket))
             })
-            .await
-            .map(|_| ())
+            .await?;
+            parts.push(
+                CompletedPart::builder()
+                    .part_number(n)
+                    .set_e_tag(out.e_tag().map(str::to_string))
+                    .build(),
+            );
         }
-        .await;
-        if result.is_err() {
-            // Parts of an abandoned upload are billed until aborted.
-            let _ = self
-                .client
-                .abort_multipart_upload()
-                .bucket(&self.bucket)
+        let done = CompletedMultipartUpload::builder()
+            .set_parts(Some(parts))
+            .build();
+        retry(key, || async {
+            client
+                .complete_multipart_upload()
+                .bucket(bucket)
                 .key(key)
                 .upload_id(&upload_id)
+                .multipart_upload(done.clone())
                 .send()
-                .await;
+                .await
+                .map_err(|e| classify(e, bucket))
+        })
+        .await
+        .map(|_| ())
+    }
+    .await;
+    if result.is_err() {
+        // Parts of an abandoned upload are billed until aborted.
+        let _ = client
+            .abort_multipart_upload()
+            .bucket(bucket)
+            .key(key)
+            .upload_id(&upload_id)
+            .send()
+            .await;
+    }
+    result
+}
+
+impl Failure {
+    /// A copy, to report one background failure from several calls.
+    fn again(&self) -> Failure {
+        match self {
+            Failure::Transient(m) => Failure::Transient(m.clone()),
+            Failure::NotFound => Failure::NotFound,
+            Failure::NotModified => Failure::NotModified,
+            Failure::Permanent(k, m) => Failure::Permanent(*k, m.clone()),
         }
-        result
+    }
+}
+
+impl Drop for S3Storage {
+    fn drop(&mut self) {
+        // Uploads still running finish (or fail) before the storage goes away.
+        let _ = self.barrier();
     }
 }
 
@@ -631,6 +715,7 @@ impl Storage for S3Storage {
     }
 
     fn get(&self, key: &str) -> Result<Blob> {
+        self.barrier()?;
         if META_KEYS.contains(&key) {
             return self.get_meta(key).map(Blob::Owned);
         }
@@ -641,6 +726,7 @@ impl Storage for S3Storage {
     }
 
     fn get_range(&self, key: &str, range: Range<u64>) -> Result<Vec<u8>> {
+        self.barrier()?;
         let full = self.full_key(key)?;
         if range.end <= range.start {
             return Ok(Vec::new());
@@ -672,24 +758,34 @@ impl Storage for S3Storage {
 
     fn put(&self, key: &str, data: &[u8]) -> Result<()> {
         let full = self.full_key(key)?;
-        let r = block_on(async {
-            if data.len() > MULTIPART_THRESHOLD {
-                return self.multipart(&full, data).await;
+        if META_KEYS.contains(&key) {
+            // Metadata is the commit: only once every chunk is stored, and synchronously.
+            self.barrier()?;
+            return block_on(upload(&self.client, &self.bucket, &full, data))?
+                .map_err(|f| self.error(key, f));
+        }
+        // Chunks upload in the background, so the writer's workers go on encoding while
+        // requests are in flight; the byte budget makes a slow store push back on them.
+        self.upload_failure()?;
+        let permits = data.len().div_ceil(1 << 20).clamp(1, UPLOAD_BUDGET_MIB) as u32;
+        let permit = block_on(self.budget.clone().acquire_many_owned(permits))?
+            .map_err(|_| Error::Invalid("upload queue closed".into()))?;
+        let (client, bucket, data) = (self.client.clone(), self.bucket.clone(), data.to_vec());
+        let failed = self.upload_error.clone();
+        let name = key.to_string();
+        let handle = runtime()?.spawn(async move {
+            let r = upload(&client, &bucket, &full, &data).await;
+            drop(permit);
+            if let Err(f) = r {
+                if let Ok(mut slot) = failed.lock() {
+                    slot.get_or_insert((name, f));
+                }
             }
-            retry(&full, || async {
-                self.client
-                    .put_object()
-                    .bucket(&self.bucket)
-                    .key(&full)
-                    .body(ByteStream::from(data.to_vec()))
-                    .send()
-                    .await
-                    .map(|_| ())
-                    .map_err(|e| classify(e, &self.bucket))
-            })
-            .await
-        })?;
-        r.map_err(|f| self.error(key, f))
+        });
+        let mut uploads = self.uploads.lock().map_err(poisoned)?;
+        uploads.retain(|h| !h.is_finished());
+        uploads.push(handle);
+        Ok(())
     }
 
     fn list(&self, prefix: &str) -> Result<Vec<String>> {
@@ -699,6 +795,7 @@ impl Storage for S3Storage {
             format!("{}/", self.prefix)
         };
         let full = format!("{base}{prefix}");
+        self.barrier()?;
         let r = block_on(async {
             let mut keys = Vec::new();
             let mut token: Option<String> = None;
@@ -732,6 +829,8 @@ impl Storage for S3Storage {
     }
 
     fn delete(&self, key: &str) -> Result<()> {
+        // A failed upload must not stop the cleanup: wait, but ignore its error here.
+        let _ = self.barrier();
         let full = self.full_key(key)?;
         let r = block_on(retry(&full, || async {
             self.client
@@ -750,6 +849,7 @@ impl Storage for S3Storage {
     }
 
     fn head(&self, key: &str) -> Result<Option<u64>> {
+        self.barrier()?;
         let full = self.full_key(key)?;
         let r = block_on(retry(&full, || async {
             self.client
