@@ -116,7 +116,11 @@ pub fn http(port: u16, method: &str, target: &str, body: &[u8]) -> io::Result<(u
     s.set_read_timeout(Some(Duration::from_secs(30)))?;
     write!(
         s,
-        "{method} {target} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        // moto checks no signature, but treats requests without credentials as anonymous,
+        // which may not overwrite objects the signed client wrote.
+        "{method} {target} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Length: {}\r\n\
+         Authorization: AWS4-HMAC-SHA256 Credential=testing/20260101/us-east-1/s3/aws4_request, SignedHeaders=host, Signature=00\r\n\
+         Connection: close\r\n\r\n",
         body.len()
     )?;
     s.write_all(body)?;

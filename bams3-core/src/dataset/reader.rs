@@ -341,19 +341,57 @@ impl Dataset {
                             .is_some_and(|&id| fields.contains(id))
                 })
             };
-            let lo = wanted().map(|s| s.offset).min().unwrap_or(0);
-            let hi = wanted()
-                .map(|s| s.offset.saturating_add(s.stored_len))
-                .max()
-                .unwrap_or(0);
+            // Needed streams in offset order, merged into ranges unless an unneeded gap of at
+            // least GAP lies between them (read names between the coverage streams, say).
+            let mut needed: Vec<(u64, u64)> = wanted()
+                .map(|s| (s.offset, s.offset.saturating_add(s.stored_len)))
+                .collect();
+            needed.sort_unstable();
+            let mut ranges: Vec<(u64, u64)> = Vec::new();
+            for (a, b) in needed {
+                match ranges.last_mut() {
+                    Some(last) if a <= last.1.saturating_add(GAP) => last.1 = last.1.max(b),
+                    _ => ranges.push((a, b)),
+                }
+            }
+            let lo = ranges.first().map_or(0, |r| r.0);
+            let hi = ranges.last().map_or(0, |r| r.1);
             if hi > entry.stored_bytes {
                 return Err(Error::corrupt(what, "index stream table past the chunk's end"));
             }
-            let span = if hi > lo {
+            let get = |r: &(u64, u64)| {
                 self.storage
-                    .get_range_versioned(&entry.path, lo..hi, &entry.checksum)?
-            } else {
-                Vec::new()
+                    .get_range_versioned(&entry.path, r.0..r.1, &entry.checksum)
+            };
+            let span = match ranges.as_slice() {
+                [] => Vec::new(),
+                [one] => get(one)?,
+                several => {
+                    // Fetched concurrently, then laid out at their offsets in one buffer (the
+                    // gaps stay zero and are never decoded).
+                    let parts: Vec<Result<Vec<u8>>> = std::thread::scope(|sc| {
+                        let handles: Vec<_> =
+                            several.iter().map(|r| sc.spawn(move || get(r))).collect();
+                        handles
+                            .into_iter()
+                            .map(|h| {
+                                h.join().unwrap_or_else(|_| {
+                                    Err(Error::Invalid("range fetch thread panicked".into()))
+                                })
+                            })
+                            .collect()
+                    });
+                    let mut span = vec![0u8; (hi - lo) as usize];
+                    for (r, part) in several.iter().zip(parts) {
+                        let part = part?;
+                        if part.len() as u64 != r.1 - r.0 {
+                            return Err(Error::corrupt(what, "short read of a chunk range"));
+                        }
+                        let at = (r.0 - lo) as usize;
+                        span[at..at + part.len()].copy_from_slice(&part);
+                    }
+                    span
+                }
             };
             let data = ChunkData::from_span(
                 &infos,
@@ -410,6 +448,10 @@ pub struct Query {
 
 /// Chunks a query fetches ahead from remote storage, so that round trips overlap.
 const PREFETCH: usize = 4;
+
+/// Unneeded bytes between needed streams worth a separate ranged GET rather than fetching
+/// them: about what one S3 request costs in egress price, and the requests run concurrently.
+const GAP: u64 = 4 << 10;
 
 impl Query {
     fn new(ds: Arc<Dataset>, scopes: Vec<Scope>, filter: RecordFilter) -> Self {
