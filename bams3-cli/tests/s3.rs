@@ -13,8 +13,8 @@ mod s3_server;
 use std::path::Path;
 use std::process::Command;
 
-use s3_server::{Fault, Moto, Proxy};
 use common::*;
+use s3_server::{Fault, Moto, Proxy};
 
 const BUCKET: &str = "bams3-test";
 
@@ -52,7 +52,10 @@ impl World {
             .env("AWS_REGION", "us-east-1")
             .env("AWS_EC2_METADATA_DISABLED", "true")
             .env("AWS_CONFIG_FILE", self.tmp.join("no-aws-config"))
-            .env("AWS_SHARED_CREDENTIALS_FILE", self.tmp.join("no-aws-credentials"))
+            .env(
+                "AWS_SHARED_CREDENTIALS_FILE",
+                self.tmp.join("no-aws-credentials"),
+            )
             .env_remove("AWS_ENDPOINT_URL")
             .env_remove("AWS_PROFILE")
             .env("XDG_CACHE_HOME", self.tmp.join("cache"));
@@ -85,8 +88,7 @@ fn sparse_input() -> std::path::PathBuf {
 /// The bin of the chunk holding the most records: a region over several chunk parts.
 fn busy_region(local: &Path) -> String {
     let index: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(local.join("_index/spatial.json")).unwrap())
-            .unwrap();
+        serde_json::from_slice(&std::fs::read(local.join("_index/spatial.json")).unwrap()).unwrap();
     let mut best = (0, String::new());
     for r in index["references"].as_array().unwrap() {
         for c in r["chunks"].as_array().unwrap() {
@@ -124,8 +126,7 @@ fn output_of(mut cmd: Command, location: &str) -> Vec<u8> {
 /// A 100 kb region overlapping exactly one chunk (and the bin of that chunk), from the index.
 fn one_chunk_region(local: &Path) -> (String, String) {
     let index: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(local.join("_index/spatial.json")).unwrap())
-            .unwrap();
+        serde_json::from_slice(&std::fs::read(local.join("_index/spatial.json")).unwrap()).unwrap();
     let mut best: Option<(u64, String, String)> = None;
     for r in index["references"].as_array().unwrap() {
         let name = r["name"].as_str().unwrap();
@@ -184,7 +185,10 @@ fn same_output(w: &World, local: &Path, remote: &str, region: &str) {
             a.len(),
             b.len()
         );
-        assert!(!a.is_empty() || args[0] == "validate", "{args:?} printed nothing");
+        assert!(
+            !a.is_empty() || args[0] == "validate",
+            "{args:?} printed nothing"
+        );
     }
 }
 
@@ -196,7 +200,10 @@ fn convert_to_s3_then_every_command_matches_local() {
     let remote = w.uri("sample.bams3/");
     ok(w.bams3().arg("convert").arg(input()).arg(&remote));
     let keys = w.moto.keys(BUCKET, "sample.bams3/");
-    assert!(keys.iter().any(|k| k == "sample.bams3/_metadata.json"), "{keys:?}");
+    assert!(
+        keys.iter().any(|k| k == "sample.bams3/_metadata.json"),
+        "{keys:?}"
+    );
     assert!(keys.iter().all(|k| !k.contains("//")), "{keys:?}");
     same_output(&w, &local, &remote, &busy_region(&local));
 
@@ -246,7 +253,8 @@ fn faults_are_retried_and_change_nothing() {
     w.moto
         .put(BUCKET, "in/x.bam", &std::fs::read(input()).unwrap());
     let out = w.tmp.join("from-faulty.bams3");
-    w.proxy.set_faults(Some(2), &[Fault::Truncate, Fault::SlowDown]);
+    w.proxy
+        .set_faults(Some(2), &[Fault::Truncate, Fault::SlowDown]);
     ok(w.bams3().arg("convert").arg(w.uri("in/x.bam")).arg(&out));
     w.proxy.set_faults(None, &[]);
     let a = ok(bams3().arg("query").arg(&local));
@@ -258,7 +266,9 @@ fn faults_are_retried_and_change_nothing() {
 fn permanent_errors_are_one_clear_line() {
     let w = World::new("s3-errors");
     fails_with(
-        w.bams3().arg("stats").arg("s3://no-such-bucket-here/x.bams3"),
+        w.bams3()
+            .arg("stats")
+            .arg("s3://no-such-bucket-here/x.bams3"),
         &["no such bucket", "no-such-bucket-here"],
     );
     fails_with(
@@ -283,8 +293,7 @@ fn permanent_errors_are_one_clear_line() {
     let refuse = s3_server::Proxy::start(w.moto.port);
     refuse.set_faults(Some(1), &[Fault::SlowDown]);
     let mut c = w.bams3_at(&refuse.url());
-    c.arg("stats")
-        .arg(w.uri("x.bams3"));
+    c.arg("stats").arg(w.uri("x.bams3"));
     // Throttled on every attempt: bounded retries, then one line.
     fails_with(&mut c, &["gave up after"]);
     // No credentials at all.
@@ -341,9 +350,17 @@ fn requests_and_bytes_per_query() {
     );
 
     // With --cache-chunks, a repeated query needs only the revalidation.
-    ok(w.bams3().arg("--cache-chunks").arg("query").arg(&remote).arg(&region));
+    ok(w.bams3()
+        .arg("--cache-chunks")
+        .arg("query")
+        .arg(&remote)
+        .arg(&region));
     w.proxy.reset_counts();
-    ok(w.bams3().arg("--cache-chunks").arg("query").arg(&remote).arg(&region));
+    ok(w.bams3()
+        .arg("--cache-chunks")
+        .arg("query")
+        .arg(&remote)
+        .arg(&region));
     assert!(w.proxy.seen().len() <= 1, "{:#?}", w.proxy.seen());
     ok(w.bams3().arg("cache").arg("clear"));
     assert!(!w.tmp.join("cache/bams3/s3-meta").exists());
@@ -386,11 +403,22 @@ fn requests_and_bytes_per_query() {
     }
     files.sort_by_key(|p| p.ends_with("_metadata.json"));
     for f in files {
-        let rel = f.strip_prefix(&l).unwrap().to_str().unwrap().replace('\\', "/");
-        w.moto
-            .put(BUCKET, &format!("costs.bams3/{rel}"), &std::fs::read(&f).unwrap());
+        let rel = f
+            .strip_prefix(&l)
+            .unwrap()
+            .to_str()
+            .unwrap()
+            .replace('\\', "/");
+        w.moto.put(
+            BUCKET,
+            &format!("costs.bams3/{rel}"),
+            &std::fs::read(&f).unwrap(),
+        );
     }
     let a = ok(w.bams3().arg("query").arg("-c").arg(&remote));
     let b = ok(bams3().arg("query").arg("-c").arg(&l));
-    assert!(a == b, "stale metadata served after the dataset was rewritten");
+    assert!(
+        a == b,
+        "stale metadata served after the dataset was rewritten"
+    );
 }

@@ -129,7 +129,11 @@ pub fn http(port: u16, method: &str, target: &str, body: &[u8]) -> io::Result<(u
         return Err(io::Error::other("no response"));
     };
     let status = status_of(&head);
-    let body = read_body(&mut r, &headers, method == "HEAD" || status == 304 || status == 204)?;
+    let body = read_body(
+        &mut r,
+        &headers,
+        method == "HEAD" || status == 304 || status == 204,
+    )?;
     Ok((status, body))
 }
 
@@ -308,7 +312,7 @@ fn serve(client: TcpStream, upstream: u16, state: &Mutex<State>) -> io::Result<(
             let mut s = state.lock().unwrap();
             s.counter += 1;
             match s.every {
-                Some(n) if n > 0 && s.counter % n == 0 && !s.faults.is_empty() => {
+                Some(n) if n > 0 && s.counter.is_multiple_of(n) && !s.faults.is_empty() => {
                     let k = (s.counter / n - 1) % s.faults.len();
                     Some(s.faults[k])
                 }

@@ -133,13 +133,13 @@ impl ChunkData {
             } else {
                 info.offset
                     .checked_sub(base)
-                .and_then(|start| Some((start, start.checked_add(info.stored_len)?)))
-                .filter(|&(_, end)| end <= span.len() as u64)
+                    .and_then(|start| Some((start, start.checked_add(info.stored_len)?)))
+                    .filter(|&(_, end)| end <= span.len() as u64)
                     .map(|(start, end)| &span[start as usize..end as usize])
             }
             .ok_or_else(|| {
-                    Error::corrupt(what, "stream outside the fetched range (index mismatch)")
-                })?;
+                Error::corrupt(what, "stream outside the fetched range (index mismatch)")
+            })?;
             out[id as usize] = Some(decode_stream(info, stored, what)?);
             stored_decoded += info.stored_len;
         }

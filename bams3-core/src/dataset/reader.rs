@@ -357,7 +357,10 @@ impl Dataset {
             let lo = ranges.first().map_or(0, |r| r.0);
             let hi = ranges.last().map_or(0, |r| r.1);
             if hi > entry.stored_bytes {
-                return Err(Error::corrupt(what, "index stream table past the chunk's end"));
+                return Err(Error::corrupt(
+                    what,
+                    "index stream table past the chunk's end",
+                ));
             }
             let get = |r: &(u64, u64)| {
                 self.storage
@@ -393,14 +396,8 @@ impl Dataset {
                     span
                 }
             };
-            let data = ChunkData::from_span(
-                &infos,
-                entry.count as usize,
-                &span,
-                lo,
-                fields,
-                &what,
-            )?;
+            let data =
+                ChunkData::from_span(&infos, entry.count as usize, &span, lo, fields, &what)?;
             return Ok(data);
         }
         let bytes = self.storage.get(&entry.path)?;
