@@ -105,6 +105,19 @@ if "${V[@]}" "$BUILD/query" "$tmp/tiny-c" 'nope:1-10' >/dev/null 2>"$tmp/err.log
     fail "query of an unknown reference succeeded"
 elif grep -q "nope" "$tmp/err.log"; then ok; else fail "no message for an unknown reference"; fi
 
+echo "== docs/C_API.md example"
+awk '/^```c$/ {on = 1; next} on && /^```$/ {exit} on' "$root/docs/C_API.md" >"$tmp/doc_example.c"
+if ${CC:-cc} -std=c11 -Wall -Werror -I"$root/include" -o "$tmp/doc_example" "$tmp/doc_example.c" \
+    -L"$BUILD/lib" -Wl,-rpath,"$BUILD/lib" -lbams3; then
+    (cd "$tmp" && "${V[@]}" ./doc_example >doc_example.out 2>&1) && grep -q '^read1	10001	4M$' "$tmp/doc_example.out" &&
+        grep -q '"total_reads": 1' "$tmp/doc_example.out" && ok || {
+        cat "$tmp/doc_example.out" >&2
+        fail "docs/C_API.md example"
+    }
+else
+    fail "docs/C_API.md example does not compile"
+fi
+
 data="${BAMS3_TEST_DATA:-}"
 if [ -n "$data" ] && [ -d "$data" ]; then
     echo "== C++ query vs samtools view on \$BAMS3_TEST_DATA"

@@ -98,3 +98,47 @@ pub fn utf8<'a>(bytes: &'a [u8], what: &str) -> FfiResult<&'a str> {
         )
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::error::{bams3_last_error, BAMS3_ERR_NULL};
+
+    fn last_error() -> String {
+        unsafe { CStr::from_ptr(bams3_last_error()) }
+            .to_string_lossy()
+            .into_owned()
+    }
+
+    #[test]
+    fn a_panic_becomes_an_error_code_and_message() {
+        let rc = guard(|| panic!("boom"));
+        assert_eq!(rc, BAMS3_ERR_PANIC);
+        assert!(last_error().contains("boom"), "{}", last_error());
+        assert_eq!(guard_value(7u8, || panic!("again")), 7);
+        assert!(last_error().contains("again"));
+    }
+
+    #[test]
+    fn failures_set_the_thread_local_message() {
+        let rc = guard(|| Err(Failure::null("writer")));
+        assert_eq!(rc, BAMS3_ERR_NULL);
+        assert_eq!(last_error(), "writer is NULL");
+        // Other threads have their own message.
+        let other = std::thread::spawn(last_error).join().unwrap();
+        assert_eq!(other, "");
+        assert_eq!(guard(|| Ok(())), BAMS3_OK);
+        assert_eq!(last_error(), "writer is NULL");
+    }
+
+    #[test]
+    fn strings_are_checked() {
+        assert_eq!(utf8(b"ok\xff", "line").unwrap_err().code, BAMS3_ERR_UTF8);
+        let s = c"fine";
+        assert_eq!(unsafe { c_str(s.as_ptr(), "x") }.unwrap(), "fine");
+        assert_eq!(
+            unsafe { c_str(std::ptr::null(), "x") }.unwrap_err().code,
+            crate::error::BAMS3_ERR_NULL
+        );
+    }
+}
