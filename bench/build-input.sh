@@ -56,7 +56,7 @@ if [ ! -s ref.fa ]; then
         begin "fetch smalt-examples"
         [ $apt_updated -eq 1 ] || { apt-get update -qq; apt_updated=1; }
         tmpdeb=$(mktemp -d "$DIR/deb.XXXXXX")
-        (cd "$tmpdeb" && apt-get download -qq smalt-examples)
+        (cd "$tmpdeb" && apt-get download -qq -o APT::Sandbox::User=root smalt-examples)
         rm -rf "$DIR/smalt-examples"
         dpkg -x "$tmpdeb"/smalt-examples_*.deb "$DIR/smalt-examples"
         rm -rf "$tmpdeb"
