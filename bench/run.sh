@@ -15,7 +15,8 @@
 #   BENCH_STALL=60        kill a measured command that used no CPU for this many seconds (a hang)
 #   BENCH_TIMEOUT=1200    kill a measured command that runs longer than this
 #
-# Wall time and peak RSS come from /usr/bin/time -f '%e %M'. Peak RSS is the maximum over the
+# Peak RSS comes from /usr/bin/time -f '%M', wall time from bash's $EPOCHREALTIME around it
+# (time's %e has only 10 ms resolution). Peak RSS is the maximum over the
 # runs, wall time the median. The page cache is warm (inputs are read once before timing).
 # The export baseline is the same command as the convert baseline (samtools view -@2 -b of
 # sorted.bam), so that measurement is shared.
@@ -58,6 +59,7 @@ fail() { echo "!!!!!!!! CHECK FAILED: $*" >&2; FAILED+=("$*"); }
 # The caller's redirections apply to CMD (e.g. > /dev/null). A watchdog kills CMD when it makes
 # no CPU progress for $STALL s (a hang) or runs longer than $TIMEOUT s; the measurement is then
 # marked failed, later runs of it are skipped, and the script exits 1 at the end.
+hwm() { for p in "$@"; do awk '/^VmHWM/ {printf "%.0f MiB", $2/1024}' "/proc/$p/status" 2>/dev/null; done; }
 watchdog() { # PID of /usr/bin/time
     local tpid=$1 last=-1 still=0 t0=$SECONDS cpu kids
     while kill -0 "$tpid" 2>/dev/null; do
@@ -66,19 +68,21 @@ watchdog() { # PID of /usr/bin/time
         [ -n "$kids" ] || continue
         cpu=$(for p in $kids; do awk '{print $14 + $15}' "/proc/$p/stat" 2>/dev/null; done | awk '{s += $1} END{print s + 0}')
         if [ "$cpu" = "$last" ]; then still=$((still + 5)); else still=0; last=$cpu; fi
-        if [ $still -ge "$STALL" ]; then echo "hung: no CPU progress for ${STALL} s" > "$TMP/killed"; kill -KILL $kids 2>/dev/null || true; return 0; fi
-        if [ $((SECONDS - t0)) -ge "$TIMEOUT" ]; then echo "timed out after ${TIMEOUT} s" > "$TMP/killed"; kill -KILL $kids 2>/dev/null || true; return 0; fi
+        if [ $still -ge "$STALL" ]; then echo "hung: no CPU progress for ${STALL} s after $((SECONDS - t0 - still)) s, peak RSS then $(hwm $kids)" > "$TMP/killed"; kill -KILL $kids 2>/dev/null || true; return 0; fi
+        if [ $((SECONDS - t0)) -ge "$TIMEOUT" ]; then echo "timed out after ${TIMEOUT} s, peak RSS then $(hwm $kids)" > "$TMP/killed"; kill -KILL $kids 2>/dev/null || true; return 0; fi
     done
 }
 run_timed() {
     local key=$1; shift
     [ ! -e "$TMP/$key.failed" ] || return 0
     rm -f "$TMP/killed"
+    local t0=$EPOCHREALTIME
     /usr/bin/time -f '%e %M' -o "$TMP/time.out" "$@" &
     local tpid=$! status=0
     watchdog "$tpid" &
     local wpid=$!
     wait "$tpid" || status=$?
+    local t1=$EPOCHREALTIME
     kill "$wpid" 2>/dev/null || true
     wait "$wpid" 2>/dev/null || true
     if [ $status -ne 0 ]; then
@@ -90,12 +94,14 @@ run_timed() {
     fi
     local w m
     read -r w m < <(tail -n1 "$TMP/time.out")
-    echo "$w" >> "$TMP/$key.wall"
+    # wall from bash's microsecond clock (time's %e has 10 ms resolution; queries take ~10 ms)
+    awk -v a="$t0" -v b="$t1" 'BEGIN{ printf "%.4f\n", b - a }' >> "$TMP/$key.wall"
     echo "$m" >> "$TMP/$key.rss"
 }
 ok() { [ ! -e "$TMP/$1.failed" ] && [ -s "$TMP/$1.wall" ]; }
 median_of() { sort -g "$1" | awk '{a[NR]=$1} END{ if (NR%2) print a[(NR+1)/2]; else print (a[NR/2]+a[NR/2+1])/2 }'; }
-wall() { if ok "$1"; then median_of "$TMP/$1.wall"; else echo "n/a"; fi; }
+wall() { if ok "$1"; then median_of "$TMP/$1.wall" | awk '{printf "%.2f", $1}'; else echo "n/a"; fi; }
+wall_raw() { if ok "$1"; then median_of "$TMP/$1.wall"; else echo "n/a"; fi; }
 rss_mb() { if ok "$1"; then sort -g "$TMP/$1.rss" | tail -n1 | awk '{printf "%.0f", $1/1024}'; else echo "n/a"; fi; }
 failed_note() { [ ! -e "$TMP/$1.failed" ] || echo " **FAILED: $(cat "$TMP/$1.failed")**"; }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN{ if (a == "n/a" || b == "n/a" || b == 0) print "n/a"; else printf "%.2f", a/b }'; }
@@ -103,6 +109,7 @@ verdict() { # value op target -> yes/NO
     awk -v v="$1" -v t="$3" -v op="$2" 'BEGIN{ if (v == "n/a") {print "n/a"; exit}
         ok = (op == "<=") ? (v <= t) : (v >= t); print ok ? "yes" : "**NO**" }'
 }
+ratio3() { awk -v a="$1" -v b="$2" 'BEGIN{ if (a == "n/a" || b == "n/a" || b == 0) print "n/a"; else printf "%.3f", a/b }'; }
 rate() { awk -v n="$1" -v s="$2" 'BEGIN{ if (s == "n/a" || s == 0) print "n/a"; else printf "%.0fk", n/s/1000 }'; }
 mib_to_mb() { awk -v m="$1" 'BEGIN{ if (m == "n/a" || m == "") print "n/a"; else print m * 1.048576 }'; }
 to_bytes() { numfmt --from=iec "$1"; }
@@ -187,8 +194,8 @@ done
 # per-region medians, summed over the regions; peak RSS over all of them
 sum_region_medians() { # prefix
     local k tot=0
-    for k in "${!REGIONS[@]}"; do ok "$1_$k" || { echo n/a; return; }; tot=$(awk -v a="$tot" -v b="$(wall "$1_$k")" 'BEGIN{print a+b}'); done
-    printf '%.2f' "$tot"
+    for k in "${!REGIONS[@]}"; do ok "$1_$k" || { echo n/a; return; }; tot=$(awk -v a="$tot" -v b="$(wall_raw "$1_$k")" 'BEGIN{print a+b}'); done
+    printf '%.3f' "$tot"
 }
 region_rss_mb() { cat "$TMP/$1"_*.rss 2>/dev/null | sort -g | tail -n1 | awk '{printf "%.0f", $1/1024}'; }
 
@@ -256,9 +263,9 @@ table() {
         local rr; rr=$(ratio "$rb" "$budget_mb")
         echo "| convert $inp.bam, peak RSS (budget --memory $budget_s) | $rb MiB = $rr × budget$(failed_note "conv_b3_$inp") | $rs MiB | — | ≤ 1.10 × budget | $(verdict "$rr" "<=" 1.10) |"
     done
-    local rsz; rsz=$(ratio "${DS_SIZE[sorted]}" "$BAM_SIZE")
+    local rsz; rsz=$(ratio3 "${DS_SIZE[sorted]}" "$BAM_SIZE")
     echo "| size: dataset (du -sb) vs sorted BAM | $(mb "${DS_SIZE[sorted]}") | BAM $(mb "$BAM_SIZE") | $rsz | ≤ 0.80 | $(verdict "$rsz" "<=" 0.80) |"
-    echo "| size: datasets from name.bam / shuffled.bam | $(mb "${DS_SIZE[name]}") / $(mb "${DS_SIZE[shuffled]}") | | $(ratio "${DS_SIZE[name]}" "$BAM_SIZE") / $(ratio "${DS_SIZE[shuffled]}" "$BAM_SIZE") | (info) | |"
+    echo "| size: datasets from name.bam / shuffled.bam | $(mb "${DS_SIZE[name]}") / $(mb "${DS_SIZE[shuffled]}") | | $(ratio3 "${DS_SIZE[name]}" "$BAM_SIZE") / $(ratio3 "${DS_SIZE[shuffled]}" "$BAM_SIZE") | (info) | |"
     for v in 3.0 3.1; do
         echo "| size: CRAM $v with reference / no_ref=1 | | $(mb "${CRAM_SIZE[$v.ref]}") / $(mb "${CRAM_SIZE[$v.noref]}") | dataset/CRAM: $(ratio "${DS_SIZE[sorted]}" "${CRAM_SIZE[$v.ref]}") / $(ratio "${DS_SIZE[sorted]}" "${CRAM_SIZE[$v.noref]}") | (info) | |"
     done
