@@ -253,7 +253,9 @@ table() {
         local r; r=$(ratio "$wb" "$ws")
         local tgt="≤ 0.25" v; v=$(verdict "$r" "<=" 0.25)
         [ "$inp" = sorted ] || { tgt="(sorted only)"; v="—"; }
-        echo "| convert $inp.bam, wall (reads/s) | ${wb} s ($(rate "$NREADS" "$wb")/s)$(failed_note "conv_b3_$inp") | ${ws} s ($(rate "$NREADS" "$ws")/s) | $r | $tgt | $v |"
+        local cell="${wb} s ($(rate "$NREADS" "$wb")/s)"
+        [ "$wb" != n/a ] || cell=""
+        echo "| convert $inp.bam, wall (reads/s) | ${cell}$(failed_note "conv_b3_$inp") | ${ws} s ($(rate "$NREADS" "$ws")/s) | $r | $tgt | $v |"
     done
     for inp in "${INPUTS[@]}"; do
         local budget_s=512M
@@ -261,7 +263,9 @@ table() {
         local budget_mb; budget_mb=$(( $(to_bytes "$budget_s") / 1048576 ))
         local rb rs; rb=$(rss_mb "conv_b3_$inp"); rs=$(rss_mb "conv_st_$inp")
         local rr; rr=$(ratio "$rb" "$budget_mb")
-        echo "| convert $inp.bam, peak RSS (budget --memory $budget_s) | $rb MiB = $rr × budget$(failed_note "conv_b3_$inp") | $rs MiB | — | ≤ 1.10 × budget | $(verdict "$rr" "<=" 1.10) |"
+        local rcell="$rb MiB = $rr × budget"
+        [ "$rb" != n/a ] || rcell=""
+        echo "| convert $inp.bam, peak RSS (budget --memory $budget_s) | ${rcell}$(failed_note "conv_b3_$inp") | $rs MiB | — | ≤ 1.10 × budget | $(verdict "$rr" "<=" 1.10) |"
     done
     local rsz; rsz=$(ratio3 "${DS_SIZE[sorted]}" "$BAM_SIZE")
     echo "| size: dataset (du -sb) vs sorted BAM | $(mb "${DS_SIZE[sorted]}") | BAM $(mb "$BAM_SIZE") | $rsz | ≤ 0.80 | $(verdict "$rsz" "<=" 0.80) |"
