@@ -119,10 +119,11 @@ typedef struct bams3_writer_options {
   // Compression worker threads (default 2).
   uint32_t threads;
   // Bytes of records buffered before bins are written out early; bounds the writer's
-  // peak memory (default 512 MiB; at least about 60 MiB with 2 threads).
+  // peak memory (default 512 MiB). It must also cover the pipeline itself (about 54 MiB with
+  // 2 threads and 2 MiB parts); a budget too small is refused with the minimum in the message.
   uint64_t memory_budget;
   // A bin holding more than this many BAM-encoded bytes is written as a part
-  // (default 4 MiB, at least 4096).
+  // (default 2 MiB, at least 4096).
   uint64_t part_bytes;
 } bams3_writer_options;
 

@@ -19,7 +19,7 @@ pub struct Args {
     /// Export only records overlapping this region (repeatable); default the whole dataset.
     #[arg(long)]
     region: Vec<String>,
-    /// Also write OUT.bam.bai (sets @HD SO:coordinate, which the output order satisfies).
+    /// Also write OUT.bam.bai (or .csi for references over 512 Mbp).
     #[arg(long)]
     index: bool,
     /// BGZF compression threads.
@@ -47,7 +47,9 @@ pub fn run(a: Args) -> Result<()> {
         .iter()
         .map(|r| Region::parse(r, ds.header()))
         .collect::<bams3_core::Result<Vec<_>>>()?;
-    let header = if a.index {
+    // Export is always in coordinate order: say so when the index needs it, and when the
+    // input was not sorted (its @HD SO would now be wrong), as samtools sort does.
+    let header = if a.index || !ds.metadata().sorted_input {
         coordinate_sorted(ds.header())
     } else {
         ds.header().clone()

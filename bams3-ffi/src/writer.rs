@@ -34,10 +34,11 @@ pub struct bams3_writer_options {
     /// Compression worker threads (default 2).
     pub threads: u32,
     /// Bytes of records buffered before bins are written out early; bounds the writer's
-    /// peak memory (default 512 MiB; at least about 60 MiB with 2 threads).
+    /// peak memory (default 512 MiB). It must also cover the pipeline itself (about 54 MiB with
+    /// 2 threads and 2 MiB parts); a budget too small is refused with the minimum in the message.
     pub memory_budget: u64,
     /// A bin holding more than this many BAM-encoded bytes is written as a part
-    /// (default 4 MiB, at least 4096).
+    /// (default 2 MiB, at least 4096).
     pub part_bytes: u64,
 }
 
