@@ -9,6 +9,7 @@
  * Prints one line per failed check and, last, "N passed, N failed".
  */
 #include <errno.h>
+#include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -456,6 +457,66 @@ static void test_add_bam_roundtrip(const char *src) {
     bams3_reader_free(r2);
 }
 
+/* Four threads add records at once, in no order; then one finishes and late adds are refused. */
+struct adder {
+    bams3_writer *w;
+    int id, errors;
+};
+
+static void *add_many(void *arg) {
+    struct adder *a = arg;
+    for (int i = 0; i < 200; i++) {
+        char line[256];
+        int n = snprintf(line, sizeof line, "t%d_%d\t0\tchr%d\t%d\t60\t4M\t*\t0\t0\tACGT\tIIII",
+                         a->id, i, 1 + (i % 2), 1 + (i * 7919) % 40000);
+        if (bams3_writer_add_sam(a->w, line, (size_t)n) != BAMS3_OK)
+            a->errors++;
+    }
+    return NULL;
+}
+
+static void test_writer_threads(void) {
+    bams3_writer *w = NULL;
+    EXPECT_OK(bams3_writer_open(path("threads"), HEADER, NULL, &w));
+    if (!w)
+        return;
+    pthread_t t[4];
+    struct adder a[4];
+    for (int i = 0; i < 4; i++) {
+        a[i] = (struct adder){w, i, 0};
+        pthread_create(&t[i], NULL, add_many, &a[i]);
+    }
+    for (int i = 0; i < 4; i++) {
+        pthread_join(t[i], NULL);
+        CHECK(a[i].errors == 0);
+    }
+    EXPECT_OK(bams3_writer_finish(w));
+    struct adder late = {w, 9, 0};
+    pthread_t lt;
+    pthread_create(&lt, NULL, add_many, &late);
+    pthread_join(lt, NULL);
+    CHECK(late.errors == 200); /* every add after finish: BAMS3_ERR_MISUSE */
+    bams3_writer_free(w);
+
+    bams3_reader *r = NULL;
+    EXPECT_OK(bams3_reader_open(path("threads"), &r));
+    CHECK(count(r, NULL, NULL) == 800);
+    CHECK(count(r, "chr1", NULL) == 400 && count(r, "chr2", NULL) == 400);
+    /* Positions come out sorted whatever the arrival order. */
+    bams3_query *q = NULL;
+    const bams3_record *rec;
+    int64_t last = -1;
+    int sorted = 1;
+    EXPECT_OK(bams3_reader_query(r, "chr1", NULL, &q));
+    while (bams3_query_next(q, &rec) == 1) {
+        sorted &= bams3_record_pos(rec) >= last;
+        last = bams3_record_pos(rec);
+    }
+    CHECK(sorted);
+    bams3_query_free(q);
+    bams3_reader_free(r);
+}
+
 int main(int argc, char **argv) {
     if (argc != 3) {
         fprintf(stderr, "usage: %s WORKDIR DATASET\n", argv[0]);
@@ -467,6 +528,7 @@ int main(int argc, char **argv) {
     const char *loc = test_writer_sam();
     test_writer_abort();
     test_reader(loc);
+    test_writer_threads();
     test_add_bam_roundtrip(argv[2]);
     printf("test_api: %d passed, %d failed\n", passed, failed);
     return failed ? 1 : 0;
