@@ -70,6 +70,15 @@ cut -f3,4 "$tmp/c.sam" | grep -v '^@' >"$tmp/c.pos"
 cut -f3,4 "$tmp/tiny.sam" | grep -v '^@' >"$tmp/tiny.pos"
 same "C writer vs the input SAM (positions in order)" "$tmp/c.pos" "$tmp/tiny.pos"
 
+echo "== htslib_import (bam1_t -> bams3_writer_add_bam) vs bams3 convert"
+if [ -x "$BUILD/htslib_import" ]; then
+    run htslib_import "${V[@]}" "$BUILD/htslib_import" "$tiny" "$tmp/tiny-hts"
+    "$BAMS3" query -h "$tmp/tiny-hts" >"$tmp/hts.sam" || fail "bams3 query of the htslib dataset"
+    same "htslib_import vs bams3 convert" "$tmp/hts.sam" "$tmp/cli.sam"
+else
+    echo "   skipped: no htslib development files (libhts-dev)"
+fi
+
 # compare_regions BAM DATASET USE_VALGRIND ORDER REGION...: the C++ example against samtools
 # view; ORDER "exact", or "sorted" for datasets written from several threads (see above).
 compare_regions() {
@@ -135,6 +144,13 @@ if [ -n "$data" ] && [ -d "$data" ]; then
             regions+=("$ref" "$ref:$first-$((first + 5000))")
         done < <(samtools view "$bam" | awk -F'\t' '$3 != "*" && !seen[$3]++ {print $3 "\t" $4}' | head -3)
         regions+=('*')
+        if [ -x "$BUILD/htslib_import" ]; then
+            "$BUILD/htslib_import" "$bam" "$tmp/$name-hts" || fail "htslib_import $name"
+            "$BAMS3" query -h "$tmp/$name" >"$tmp/a.sam"
+            "$BAMS3" query -h "$tmp/$name-hts" >"$tmp/b.sam"
+            same "htslib_import $name vs bams3 convert" "$tmp/b.sam" "$tmp/a.sam"
+            rm -rf "${tmp:?}/$name-hts"
+        fi
         echo "   $name: ${#regions[@]} regions"
         compare_regions "$bam" "$tmp/$name" no exact "${regions[@]}"
         rm -rf "${tmp:?}/$name"
