@@ -444,7 +444,19 @@ pub fn compare_roundtrip(original: &Path, exported: &Path) -> Option<String> {
             .map(|l| format!("{l}\n"))
             .collect();
     }
-    let h2 = sam_header(exported);
+    let mut h2 = sam_header(exported);
+    if !is_coordinate_sorted(&r1, &ref_names(&h1)) {
+        // htslib drops empty `@CO` lines when it rewrites a header (sort does); we keep the
+        // header text verbatim, so those lines are not compared.
+        let no_bare_co = |h: &str| -> String {
+            h.lines()
+                .filter(|l| *l != "@CO")
+                .map(|l| format!("{l}\n"))
+                .collect()
+        };
+        h1 = no_bare_co(&h1);
+        h2 = no_bare_co(&h2);
+    }
     if h1 != h2 {
         return Some(format!(
             "headers differ: {}",
