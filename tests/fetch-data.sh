@@ -33,6 +33,12 @@ command -v samtools >/dev/null 2>&1 || missing+=(samtools)
 command -v tabix >/dev/null 2>&1 || missing+=(tabix)
 [ -d /usr/share/htslib-test/test ] || missing+=(htslib-test)
 [ -d /usr/share/samtools/test ] || missing+=(samtools-test)
+# The C/C++ binding tests (bindings/test.sh): compilers, make, valgrind, htslib headers.
+command -v cc >/dev/null 2>&1 || missing+=(gcc)
+command -v c++ >/dev/null 2>&1 || missing+=(g++)
+command -v make >/dev/null 2>&1 || missing+=(make)
+command -v valgrind >/dev/null 2>&1 || missing+=(valgrind)
+[ -f /usr/include/htslib/sam.h ] || missing+=(libhts-dev)
 if [ "${#missing[@]}" -gt 0 ]; then
     log "installing ${missing[*]}"
     apt_update_once

@@ -15,4 +15,9 @@ start=$(date +%s)
 status=0
 cargo test --workspace --release --no-fail-fast "$@" || status=$?
 echo "tests/run.sh: cargo test took $(($(date +%s) - start)) s (exit $status)" >&2
+
+# The C ABI: C and C++ tests and examples against libbams3.so, under valgrind.
+start=$(date +%s)
+make -C "$root/bindings" test || status=$?
+echo "tests/run.sh: C/C++ binding tests took $(($(date +%s) - start)) s (exit $status)" >&2
 exit "$status"

@@ -34,7 +34,7 @@ pub struct Args {
     #[arg(long, default_value = "512M", value_parser = units::size_arg)]
     memory: u64,
     /// Split a genomic bin into parts of at most this many BAM-encoded bytes.
-    #[arg(long, default_value = "4M", value_parser = units::size_arg, hide = true)]
+    #[arg(long, default_value = "2M", value_parser = units::size_arg, hide = true)]
     part_size: u64,
     /// No progress display.
     #[arg(long)]

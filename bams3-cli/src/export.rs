@@ -19,7 +19,7 @@ pub struct Args {
     /// Export only records overlapping this region (repeatable); default the whole dataset.
     #[arg(long)]
     region: Vec<String>,
-    /// Also write OUT.bam.bai (sets @HD SO:coordinate, which the output order satisfies).
+    /// Also write OUT.bam.bai (or .csi for references over 512 Mbp).
     #[arg(long)]
     index: bool,
     /// BGZF compression threads.
@@ -47,7 +47,9 @@ pub fn run(a: Args) -> Result<()> {
         .iter()
         .map(|r| Region::parse(r, ds.header()))
         .collect::<bams3_core::Result<Vec<_>>>()?;
-    let header = if a.index {
+    // Export is always in coordinate order: say so when the index needs it, and when the
+    // input was not sorted (its @HD SO would now be wrong), as samtools sort does.
+    let header = if a.index || !ds.metadata().sorted_input {
         coordinate_sorted(ds.header())
     } else {
         ds.header().clone()
@@ -91,17 +93,27 @@ pub fn run(a: Args) -> Result<()> {
     Ok(())
 }
 
-/// The header with `@HD SO:coordinate`, which an index requires and export order guarantees.
+/// The header with `@HD SO:coordinate`, which an index requires and export order guarantees,
+/// changed as `samtools sort` changes it: `SO` replaced in place (or added), `GO` and `SS`
+/// removed, and `@HD VN:1.6 SO:coordinate` added when there is no `@HD` line.
 fn coordinate_sorted(h: &Header) -> Header {
     let mut lines: Vec<String> = h.text.lines().map(str::to_string).collect();
     match lines.first_mut().filter(|l| l.starts_with("@HD")) {
         Some(hd) => {
-            let fields: Vec<String> = hd
-                .split('\t')
-                .filter(|f| !f.starts_with("SO:"))
-                .map(str::to_string)
-                .collect();
-            *hd = format!("{}\tSO:coordinate", fields.join("\t"));
+            let mut has_so = false;
+            let mut fields: Vec<String> = Vec::new();
+            for f in hd.split('\t') {
+                if f.starts_with("SO:") {
+                    has_so = true;
+                    fields.push("SO:coordinate".into());
+                } else if !f.starts_with("GO:") && !f.starts_with("SS:") {
+                    fields.push(f.to_string());
+                }
+            }
+            if !has_so {
+                fields.push("SO:coordinate".into());
+            }
+            *hd = fields.join("\t");
         }
         None => lines.insert(0, "@HD\tVN:1.6\tSO:coordinate".into()),
     }

@@ -7,7 +7,9 @@
 //!
 //! Layout: LEB128 count of contexts, then per context `u8 context`, LEB128 count of symbols,
 //! and per symbol `u8 symbol`, LEB128 frequency (frequencies of a context sum to 4096); then
-//! the 4-byte little-endian final encoder state, then the renormalisation bytes.
+//! the LEB128 byte lengths of lanes 0-2; then each lane: its 4-byte little-endian initial
+//! decoder state and its renormalisation bytes. The data is cut into four contiguous lanes
+//! (quarters, the last taking the remainder) coded independently.
 
 use super::varint;
 
@@ -55,7 +57,19 @@ fn normalise(counts: &[u32; 256]) -> [u32; 256] {
     freq
 }
 
-/// Compresses `data` with an order-1 model (context = previous byte, 0 at the start).
+/// Number of independent lanes: the stream is cut into this many contiguous pieces, each coded
+/// with its own state, so the decoder can advance four dependency chains at once.
+const LANES: usize = 4;
+
+/// Lane `i` of `len` bytes: quarters, the last taking the remainder.
+fn lane_range(len: usize, i: usize) -> std::ops::Range<usize> {
+    let q = len / LANES;
+    let end = if i == LANES - 1 { len } else { (i + 1) * q };
+    i * q..end
+}
+
+/// Compresses `data` with an order-1 model (context = previous byte of the same lane, 0 at a
+/// lane's start).
 ///
 /// ```
 /// use bams3_core::codec::rans;
@@ -66,10 +80,12 @@ fn normalise(counts: &[u32; 256]) -> [u32; 256] {
 /// ```
 pub fn encode(data: &[u8]) -> Vec<u8> {
     let mut counts = vec![[0u32; 256]; 256];
-    let mut prev = 0u8;
-    for &b in data {
-        counts[prev as usize][b as usize] += 1;
-        prev = b;
+    for lane in 0..LANES {
+        let mut prev = 0u8;
+        for &b in &data[lane_range(data.len(), lane)] {
+            counts[prev as usize][b as usize] += 1;
+            prev = b;
+        }
     }
     let mut out = Vec::with_capacity(data.len() / 2 + 1024);
     let contexts: Vec<usize> = (0..256)
@@ -95,24 +111,72 @@ pub fn encode(data: &[u8]) -> Vec<u8> {
             }
         }
     }
-    // rANS encodes backwards; the bytes are reversed at the end so the decoder reads forwards.
-    let mut body = Vec::with_capacity(data.len() / 2 + 8);
-    let mut x = RANS_L;
-    for i in (0..data.len()).rev() {
-        let ctx = if i == 0 { 0 } else { data[i - 1] } as usize;
-        let s = data[i] as usize;
-        let (st, fr) = (start[ctx][s], freq[ctx][s]);
-        let x_max = ((RANS_L >> PROB_BITS) << 8) * fr;
-        while x >= x_max {
-            body.push(x as u8);
-            x >>= 8;
-        }
-        x = ((x / fr) << PROB_BITS) + (x % fr) + st;
+    let lanes: Vec<Vec<u8>> = (0..LANES)
+        .map(|lane| {
+            let piece = &data[lane_range(data.len(), lane)];
+            // rANS encodes backwards; the bytes are reversed so the decoder reads forwards.
+            let mut body = Vec::with_capacity(piece.len() / 2 + 8);
+            let mut x = RANS_L;
+            for i in (0..piece.len()).rev() {
+                let ctx = if i == 0 { 0 } else { piece[i - 1] } as usize;
+                let s = piece[i] as usize;
+                let (st, fr) = (start[ctx][s], freq[ctx][s]);
+                let x_max = ((RANS_L >> PROB_BITS) << 8) * fr;
+                while x >= x_max {
+                    body.push(x as u8);
+                    x >>= 8;
+                }
+                x = ((x / fr) << PROB_BITS) + (x % fr) + st;
+            }
+            body.extend_from_slice(&x.to_be_bytes());
+            body.reverse();
+            body
+        })
+        .collect();
+    for lane in &lanes[..LANES - 1] {
+        varint::put(&mut out, lane.len() as u64);
     }
-    body.extend_from_slice(&x.to_be_bytes());
-    body.reverse();
-    out.extend_from_slice(&body);
+    for lane in &lanes {
+        out.extend_from_slice(lane);
+    }
     out
+}
+
+/// One decoding table entry per slot: symbol (8 bits), frequency - 1 (12 bits) and the slot's
+/// offset within the symbol's range (12 bits), so a step needs a single load.
+#[inline]
+fn pack(sym: u8, freq: u32, bias: u32) -> u32 {
+    sym as u32 | (freq - 1) << 8 | bias << 20
+}
+
+/// A lane being decoded.
+struct Lane<'a> {
+    src: &'a [u8],
+    at: usize,
+    x: u32,
+    prev: u8,
+}
+
+/// Decodes one symbol of `lane`.
+#[inline(always)]
+fn step(lane: &mut Lane<'_>, by_ctx: &[&[u32; TOTAL as usize]]) -> u8 {
+    let slot = (lane.x & (TOTAL - 1)) as usize;
+    let e = by_ctx[lane.prev as usize][slot];
+    let (s, fr, bias) = (e as u8, ((e >> 8) & 0xfff) + 1, e >> 20);
+    lane.x = fr * (lane.x >> PROB_BITS) + bias;
+    while lane.x < RANS_L {
+        let Some(&b) = lane.src.get(lane.at) else {
+            // Past the end: remember it (the caller reports the stream as truncated) and
+            // leave a state that keeps the loop finite.
+            lane.at = lane.src.len() + 1;
+            lane.x = RANS_L;
+            break;
+        };
+        lane.at += 1;
+        lane.x = (lane.x << 8) | b as u32;
+    }
+    lane.prev = s;
+    s
 }
 
 /// Decompresses a stream made by [`encode`] into exactly `len` bytes.
@@ -123,11 +187,10 @@ pub fn decode(src: &[u8], len: usize) -> Result<Vec<u8>, DecodeError> {
     if n_ctx > 256 {
         return Err(bad("too many contexts"));
     }
-    // For each present context: slot -> symbol, and per symbol (start, freq).
+    // Context -> its 4096-slot table; contexts never seen get none.
     let mut table_of = [u16::MAX; 256];
-    let mut slots: Vec<Box<[u8; TOTAL as usize]>> = Vec::with_capacity(n_ctx);
-    let mut sym_info: Vec<[(u16, u16); 256]> = Vec::with_capacity(n_ctx);
-    for _ in 0..n_ctx {
+    let mut tables: Vec<[u32; TOTAL as usize]> = Vec::with_capacity(n_ctx);
+    for t in 0..n_ctx {
         let c = *src.get(at).ok_or(bad("truncated table"))? as usize;
         at += 1;
         if table_of[c] != u16::MAX {
@@ -137,9 +200,8 @@ pub fn decode(src: &[u8], len: usize) -> Result<Vec<u8>, DecodeError> {
         if n == 0 || n > 256 {
             return Err(bad("bad symbol count"));
         }
-        let mut map = Box::new([0u8; TOTAL as usize]);
-        let mut info = [(0u16, 0u16); 256];
         let mut cum = 0u32;
+        let mut table = [0u32; TOTAL as usize];
         for _ in 0..n {
             let s = *src.get(at).ok_or(bad("truncated table"))?;
             at += 1;
@@ -148,38 +210,68 @@ pub fn decode(src: &[u8], len: usize) -> Result<Vec<u8>, DecodeError> {
                 return Err(bad("frequencies exceed the total"));
             }
             let f = f as u32;
-            map[cum as usize..(cum + f) as usize].fill(s);
-            info[s as usize] = (cum as u16, f as u16);
+            for (b, e) in table[cum as usize..(cum + f) as usize]
+                .iter_mut()
+                .enumerate()
+            {
+                *e = pack(s, f, b as u32);
+            }
             cum += f;
         }
+        tables.push(table);
         if cum != TOTAL {
             return Err(bad("frequencies do not sum to the total"));
         }
-        table_of[c] = slots.len() as u16;
-        slots.push(map);
-        sym_info.push(info);
+        table_of[c] = t as u16;
     }
-    let state = src.get(at..at + 4).ok_or(bad("truncated state"))?;
-    let mut x = u32::from_le_bytes([state[0], state[1], state[2], state[3]]);
-    at += 4;
-    let mut out = Vec::with_capacity(len);
-    let mut prev = 0u8;
-    for _ in 0..len {
-        let t = table_of[prev as usize];
-        if t == u16::MAX {
-            return Err(bad("symbol in an unknown context"));
-        }
-        let slot = x & (TOTAL - 1);
-        let s = slots[t as usize][slot as usize];
-        let (st, fr) = sym_info[t as usize][s as usize];
-        x = fr as u32 * (x >> PROB_BITS) + slot - st as u32;
-        while x < RANS_L {
-            let b = *src.get(at).ok_or(bad("truncated data"))?;
-            at += 1;
-            x = (x << 8) | b as u32;
-        }
-        out.push(s);
-        prev = s;
+    let mut sizes = [0usize; LANES];
+    for size in sizes.iter_mut().take(LANES - 1) {
+        *size = varint::get(src, &mut at).ok_or(bad("truncated lane sizes"))? as usize;
+    }
+    let rest = src.len().checked_sub(at).ok_or(bad("truncated data"))?;
+    sizes[LANES - 1] = sizes[..LANES - 1]
+        .iter()
+        .try_fold(rest, |r, &s| r.checked_sub(s))
+        .ok_or(bad("lane sizes exceed the data"))?;
+    let mut lanes = Vec::with_capacity(LANES);
+    for size in sizes {
+        let lane = &src[at..at + size];
+        at += size;
+        let state = lane.get(..4).ok_or(bad("truncated state"))?;
+        lanes.push(Lane {
+            src: lane,
+            at: 4,
+            x: u32::from_le_bytes([state[0], state[1], state[2], state[3]]),
+            prev: 0,
+        });
+    }
+    let mut out = vec![0u8; len];
+    // Unseen contexts point at an all-zero table: a symbol-0 entry with frequency 1 and bias
+    // 0 keeps decoding defined; such a stream cannot be valid, and the length and CRC checks
+    // of the caller catch it, so the hot loop needs no extra branch.
+    let empty = [0u32; TOTAL as usize];
+    let by_ctx: Vec<&[u32; TOTAL as usize]> = table_of
+        .iter()
+        .map(|&t| tables.get(t as usize).unwrap_or(&empty))
+        .collect();
+    // Advance the four lanes together: their chains are independent, so the CPU overlaps them.
+    let q = len / LANES;
+    let (l0, rest) = lanes.split_at_mut(1);
+    let (l1, rest) = rest.split_at_mut(1);
+    let (l2, l3) = rest.split_at_mut(1);
+    let (l0, l1, l2, l3) = (&mut l0[0], &mut l1[0], &mut l2[0], &mut l3[0]);
+    for i in 0..q {
+        out[i] = step(l0, &by_ctx);
+        out[q + i] = step(l1, &by_ctx);
+        out[2 * q + i] = step(l2, &by_ctx);
+        out[3 * q + i] = step(l3, &by_ctx);
+    }
+    for o in out.iter_mut().skip(4 * q) {
+        *o = step(l3, &by_ctx);
+    }
+    // A lane that ran out of bytes was cut short or corrupted.
+    if lanes.iter().any(|l| l.at > l.src.len()) {
+        return Err(bad("truncated data"));
     }
     Ok(out)
 }

@@ -33,7 +33,7 @@ pub struct WriteOptions {
     pub level: i32,
     /// Compression workers (default 2).
     pub threads: usize,
-    /// A bin holding more than this many BAM-encoded bytes is written as a part (default 4 MiB).
+    /// A bin holding more than this many BAM-encoded bytes is written as a part (default 2 MiB).
     pub part_bytes: usize,
     /// Budget for buffered records before the largest bins are written out (default 512 MiB).
     pub memory: usize,
@@ -47,7 +47,7 @@ impl Default for WriteOptions {
             chunk_size: 1 << 20,
             level: 3,
             threads: 2,
-            part_bytes: 4 << 20,
+            part_bytes: 2 << 20,
             memory: 512 << 20,
             source: Source {
                 file: "-".into(),
