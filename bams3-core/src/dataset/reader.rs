@@ -438,13 +438,16 @@ pub struct Query {
     heap: BinaryHeap<Reverse<(i32, bool, usize, usize)>>,
     cursors: Vec<Option<Cursor>>,
     failed: bool,
-    /// Chunks being fetched in the background (remote storage only), by object key, in the
+    /// Chunks being fetched and decoded in the background, by object key, in the
     /// order they will be opened. Bounded by [`PREFETCH`], which bounds memory too.
     prefetch: VecDeque<(String, std::sync::mpsc::Receiver<Result<ChunkData>>)>,
 }
 
 /// Chunks a query fetches ahead from remote storage, so that round trips overlap.
 const PREFETCH: usize = 4;
+
+/// Chunks a query decodes ahead from local storage.
+const LOCAL_PREFETCH: usize = 1;
 
 /// Unneeded bytes between needed streams worth a separate ranged GET rather than fetching
 /// them: about what one S3 request costs in egress price, and the requests run concurrently.
@@ -525,11 +528,18 @@ impl Query {
 
     /// Starts background fetches of the next pending chunks, up to [`PREFETCH`] in flight.
     fn top_up_prefetch(&mut self) {
-        if !self.ds.storage.is_remote() || self.ds.legacy.is_some() {
+        if self.ds.legacy.is_some() {
             return;
         }
+        // Remote: overlap round trips. Local: decode the next chunk on a second thread while
+        // this one is formatted (decompressing qualities is most of a read's CPU time).
+        let limit = if self.ds.storage.is_remote() {
+            PREFETCH
+        } else {
+            LOCAL_PREFETCH
+        };
         for (_, entry) in self.pending.iter() {
-            if self.prefetch.len() >= PREFETCH {
+            if self.prefetch.len() >= limit {
                 break;
             }
             if self.prefetch.iter().any(|(p, _)| *p == entry.path) {
