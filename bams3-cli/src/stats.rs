@@ -5,7 +5,6 @@ use std::sync::Arc;
 use anyhow::Result;
 use bams3_core::dataset::Dataset;
 use bams3_core::storage;
-use serde_json::json;
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -38,33 +37,8 @@ pub fn run(a: Args) -> Result<()> {
         .chain(&index.unmapped)
         .map(|c| c.stored_bytes)
         .sum();
-    let raw: u64 = index
-        .references
-        .iter()
-        .flat_map(|r| &r.chunks)
-        .chain(&index.unmapped)
-        .map(|c| c.raw_bytes)
-        .sum();
     if a.json {
-        let v = json!({
-            "dataset": a.dataset,
-            "format": m.format,
-            "version": m.version,
-            "created": m.created,
-            "created_by": m.created_by,
-            "source": m.source,
-            "statistics": s,
-            "chunk_size": m.chunk_size,
-            "chunk_count": m.chunk_count,
-            "compression": m.compression,
-            "stored_bytes": stored,
-            "raw_bam_record_bytes": raw,
-            "unplaced_reads": unplaced,
-            "losses": ds.losses(),
-            "references": per_ref.iter().filter(|r| r.2 > 0).map(|r| json!({
-                "name": r.0, "length": r.1, "reads": r.2, "chunks": r.3, "stored_bytes": r.4
-            })).collect::<Vec<_>>(),
-        });
+        let v = ds.summary_json(&a.dataset);
         println!("{}", serde_json::to_string_pretty(&v)?);
         return Ok(());
     }

@@ -6,7 +6,6 @@ use std::sync::Arc;
 use bams3_core::dataset::{Dataset, RecordFilter};
 use bams3_core::region::Region;
 use bams3_core::storage;
-use serde_json::json;
 
 use crate::error::{Failure, FfiResult, BAMS3_ERR_INVALID};
 use crate::panic::{c_str, guard, handle, out_param};
@@ -225,48 +224,7 @@ pub unsafe extern "C" fn bams3_reader_stats_json(
 }
 
 fn stats(r: &bams3_reader) -> serde_json::Value {
-    let ds = &r.ds;
-    let m = ds.metadata();
-    let index = ds.index();
-    let all = || {
-        index
-            .references
-            .iter()
-            .flat_map(|r| &r.chunks)
-            .chain(&index.unmapped)
-    };
-    let stored: u64 = all().map(|c| c.stored_bytes).sum();
-    let raw: u64 = all().map(|c| c.raw_bytes).sum();
-    let unplaced: u64 = index.unmapped.iter().map(|c| c.count).sum();
-    let references: Vec<_> = index
-        .references
-        .iter()
-        .filter_map(|r| {
-            let reads: u64 = r.chunks.iter().map(|c| c.count).sum();
-            let bytes: u64 = r.chunks.iter().map(|c| c.stored_bytes).sum();
-            (reads > 0).then(|| {
-                json!({"name": r.name, "length": r.length, "reads": reads,
-                       "chunks": r.chunks.len(), "stored_bytes": bytes})
-            })
-        })
-        .collect();
-    json!({
-        "dataset": r.location,
-        "format": m.format,
-        "version": m.version,
-        "created": m.created,
-        "created_by": m.created_by,
-        "source": m.source,
-        "statistics": m.statistics,
-        "chunk_size": m.chunk_size,
-        "chunk_count": m.chunk_count,
-        "compression": m.compression,
-        "stored_bytes": stored,
-        "raw_bam_record_bytes": raw,
-        "unplaced_reads": unplaced,
-        "losses": ds.losses(),
-        "references": references,
-    })
+    r.ds.summary_json(&r.location)
 }
 
 /// Releases a string the library allocated for the caller (`bams3_reader_stats_json`). NULL is
