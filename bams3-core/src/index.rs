@@ -23,6 +23,39 @@ pub struct SpatialIndex {
     pub unmapped: Vec<ChunkEntry>,
 }
 
+impl SpatialIndex {
+    /// An index with no chunks for the references of `header`.
+    pub fn empty(header: &crate::Header, version: &str, chunk_size: u64) -> Self {
+        SpatialIndex {
+            format: "bams3-spatial-index".into(),
+            version: version.into(),
+            chunk_size,
+            references: header
+                .references
+                .iter()
+                .map(|r| ReferenceChunks {
+                    name: r.name.clone(),
+                    length: r.length,
+                    chunks: Vec::new(),
+                })
+                .collect(),
+            unmapped: Vec::new(),
+        }
+    }
+
+    /// Files `entry` under reference `ref_id`, or with the unplaced chunks when `ref_id` names
+    /// no reference (negative or out of range).
+    pub fn push(&mut self, ref_id: i64, entry: ChunkEntry) {
+        match usize::try_from(ref_id)
+            .ok()
+            .and_then(|i| self.references.get_mut(i))
+        {
+            Some(r) => r.chunks.push(entry),
+            None => self.unmapped.push(entry),
+        }
+    }
+}
+
 /// The chunks of one reference, sorted by bin then part.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ReferenceChunks {

@@ -5,7 +5,7 @@ use std::collections::{BinaryHeap, VecDeque};
 use std::sync::Arc;
 
 use crate::chunk::{ChunkData, Fields};
-use crate::index::{ChunkEntry, ReferenceChunks, SpatialIndex};
+use crate::index::{ChunkEntry, SpatialIndex};
 use crate::legacy::{self, LegacyChunk, LegacyDataset};
 use crate::metadata::{self, Compression, Metadata, Source, Statistics};
 use crate::region::Region;
@@ -156,28 +156,12 @@ impl Dataset {
             checksum: c.checksum.clone().unwrap_or_default(),
             streams: Vec::new(),
         };
-        let mut references: Vec<ReferenceChunks> = ds
-            .header
-            .references
-            .iter()
-            .map(|r| ReferenceChunks {
-                name: r.name.clone(),
-                length: r.length,
-                chunks: Vec::new(),
-            })
-            .collect();
-        let mut unmapped = Vec::new();
+        let mut index = SpatialIndex::empty(&ds.header, &ds.version, 0);
         for c in &ds.chunks {
-            match usize::try_from(c.ref_id)
-                .ok()
-                .and_then(|i| references.get_mut(i))
-            {
-                Some(r) => r.chunks.push(entry(c)),
-                None => unmapped.push(entry(c)),
-            }
+            index.push(c.ref_id as i64, entry(c));
         }
         let total: u64 = ds.chunks.iter().map(|c| c.reads).sum();
-        let unplaced: u64 = unmapped.iter().map(|c: &ChunkEntry| c.count).sum();
+        let unplaced: u64 = index.unmapped.iter().map(|c| c.count).sum();
         let metadata = Metadata {
             format: "bams3".into(),
             version: ds.version.clone(),
@@ -204,13 +188,6 @@ impl Dataset {
             },
             chunk_count: ds.chunks.len() as u64,
             sorted_input: false,
-        };
-        let index = SpatialIndex {
-            format: "bams3-spatial-index".into(),
-            version: ds.version.clone(),
-            chunk_size: 0,
-            references,
-            unmapped,
         };
         Dataset {
             storage,

@@ -19,7 +19,7 @@ use crossbeam_channel::{bounded, unbounded, Receiver, Sender};
 
 use super::names::chunk_key;
 use crate::chunk;
-use crate::index::{ChunkEntry, ReferenceChunks, SpatialIndex};
+use crate::index::{ChunkEntry, SpatialIndex};
 use crate::metadata::{self, Compression, Metadata, Source, Statistics};
 use crate::storage::Storage;
 use crate::{Error, Header, Record, Result};
@@ -364,17 +364,8 @@ impl DatasetWriter {
 
         let mut stats = Statistics::default();
         let mut stored_bytes = 0;
-        let mut references: Vec<ReferenceChunks> = self
-            .header
-            .references
-            .iter()
-            .map(|r| ReferenceChunks {
-                name: r.name.clone(),
-                length: r.length,
-                chunks: Vec::new(),
-            })
-            .collect();
-        let mut unmapped = Vec::new();
+        let mut index =
+            SpatialIndex::empty(&self.header, metadata::FORMAT_VERSION, self.opts.chunk_size);
         for (key, e) in &self.entries {
             stats.total_reads += e.count;
             stats.unmapped_reads += e.unmapped;
@@ -382,19 +373,10 @@ impl DatasetWriter {
             stats.secondary_reads += e.secondary;
             stats.total_bases += e.bases;
             stored_bytes += e.stored_bytes;
-            match references.get_mut(key.0 as usize) {
-                Some(r) => r.chunks.push(e.clone()),
-                None => unmapped.push(e.clone()),
-            }
+            // Unplaced bins have key u32::MAX, which names no reference.
+            index.push(key.0 as i64, e.clone());
         }
         stats.mapped_reads = stats.total_reads - stats.unmapped_reads;
-        let index = SpatialIndex {
-            format: "bams3-spatial-index".into(),
-            version: metadata::FORMAT_VERSION.into(),
-            chunk_size: self.opts.chunk_size,
-            references,
-            unmapped,
-        };
         let metadata = Metadata {
             format: "bams3".into(),
             version: metadata::FORMAT_VERSION.into(),
