@@ -71,7 +71,7 @@ pub fn run(a: Args) -> Result<()> {
         }
     }
     if spans.is_empty() {
-        for (i, r) in ds.index().references.iter().enumerate() {
+        for (i, r) in ds.index()?.references.iter().enumerate() {
             if !r.chunks.is_empty() {
                 spans.push((i, 0, i64::MAX));
             }

@@ -5,6 +5,7 @@ mod depth;
 mod export;
 mod output;
 mod query;
+mod remove;
 mod stats;
 mod units;
 mod upgrade;
@@ -50,6 +51,8 @@ enum Command {
     Validate(validate::Args),
     /// Rewrite an upstream v0.1/v0.2 dataset as v0.3.
     Upgrade(upgrade::Args),
+    /// Delete a dataset: an incomplete one (an interrupted conversion), or any with --force.
+    Rm(remove::Args),
     /// Manage the local cache of S3 metadata and chunks.
     Cache {
         #[command(subcommand)]
@@ -88,6 +91,7 @@ fn main() -> ExitCode {
         Command::Export(a) => export::run(a),
         Command::Validate(a) => validate::run(a),
         Command::Upgrade(a) => upgrade::run(a),
+        Command::Rm(a) => remove::run(a),
         Command::Cache { action } => cache(action),
     };
     match result {

@@ -19,7 +19,7 @@ pub fn run(a: Args) -> Result<()> {
     let ds = Dataset::open(Arc::from(storage::open(&a.dataset)?))?;
     let m = ds.metadata();
     let s = &m.statistics;
-    let index = ds.index();
+    let index = ds.index()?;
     let per_ref: Vec<_> = index
         .references
         .iter()
@@ -38,7 +38,7 @@ pub fn run(a: Args) -> Result<()> {
         .map(|c| c.stored_bytes)
         .sum();
     if a.json {
-        let v = ds.summary_json(&a.dataset);
+        let v = ds.summary_json(&a.dataset)?;
         println!("{}", serde_json::to_string_pretty(&v)?);
         return Ok(());
     }

@@ -180,8 +180,17 @@ fn missing_metadata_is_incomplete() {
     fails_with(bams3().arg("query").arg(&ds).arg("q"), &[phrase]);
     fails_with(
         bams3().arg("export").arg(&ds).arg(tmp.join("x.bam")),
-        &[phrase],
+        &[phrase, "bams3 rm"],
     );
+    // The way out: `bams3 rm` takes the whole directory, then the same output converts again.
+    ok(bams3().arg("rm").arg(&ds));
+    assert!(!ds.exists(), "bams3 rm left {}", ds.display());
+    convert(&tiny(), &ds, &[]);
+    fails_with(bams3().arg("rm").arg(&ds), &["without --force"]);
+    // A directory with other files in it is not removed, with or without --force.
+    fs::write(ds.join("notes.txt"), b"mine").unwrap();
+    fails_with(bams3().args(["rm", "--force"]).arg(&ds), &["notes.txt"]);
+    assert!(ds.join("_metadata.json").is_file());
     // Not a dataset at all.
     let empty = tmp.join("empty-dir");
     fs::create_dir(&empty).unwrap();

@@ -212,6 +212,52 @@ fn convert_to_s3_then_every_command_matches_local() {
         w.bams3().arg("convert").arg(input()).arg(&remote),
         &["already exists"],
     );
+
+    // `rm` deletes a complete dataset only with --force, and nothing beside its prefix.
+    w.moto.put(BUCKET, "sample.bams3.bak", b"mine");
+    w.moto.put(BUCKET, "sample.bams3x/keep", b"mine");
+    fails_with(w.bams3().arg("rm").arg(&remote), &["without --force"]);
+    assert!(w.moto.keys(BUCKET, "sample.bams3/").len() > 3);
+    ok(w.bams3().arg("rm").arg("--force").arg(&remote));
+    assert_eq!(w.moto.keys(BUCKET, "sample.bams3/"), Vec::<String>::new());
+    assert_eq!(
+        w.moto.keys(BUCKET, "sample.bams3"),
+        ["sample.bams3.bak", "sample.bams3x/keep"]
+    );
+    // A prefix holding anything but dataset objects is never deleted.
+    fails_with(
+        w.bams3()
+            .arg("rm")
+            .arg("--force")
+            .arg(w.uri("sample.bams3x")),
+        &["not part of a BAMS3 dataset", "nothing deleted"],
+    );
+    assert_eq!(
+        w.moto.keys(BUCKET, "sample.bams3x/"),
+        ["sample.bams3x/keep"]
+    );
+
+    // What a killed conversion leaves (chunks, no _metadata.json) is refused by readers and
+    // writers alike until `rm` clears it; then the conversion runs again.
+    let partial = w.uri("partial.bams3");
+    w.moto.put(
+        BUCKET,
+        "partial.bams3/data/chrM/000000000-001048576.chunk",
+        b"torn",
+    );
+    fails_with(
+        w.bams3().arg("query").arg("-c").arg(&partial),
+        &["incomplete dataset", "bams3 rm"],
+    );
+    fails_with(
+        w.bams3().arg("convert").arg(input()).arg(&partial),
+        &["already exists"],
+    );
+    ok(w.bams3().arg("rm").arg(&partial));
+    ok(w.bams3().arg("convert").arg(input()).arg(&partial));
+    let a = ok(bams3().arg("query").arg("-c").arg(&local));
+    let b = ok(w.bams3().arg("query").arg("-c").arg(&partial));
+    assert_eq!(a, b);
 }
 
 #[test]
@@ -338,6 +384,18 @@ fn requests_and_bytes_per_query() {
         "cold query: {cold_gets} GETs, {cold_all} requests: {:#?}",
         w.proxy.seen()
     );
+    // Bytes: the streams the region needs, the metadata and header, and only the index
+    // sections near the region (never the index of all 4,658 chunks).
+    let cost = region_cost(&local, &region);
+    assert!(
+        cold_bytes as f64 <= 1.2 * cost.streams as f64 + (cost.metadata + cost.sections) as f64,
+        "cold query fetched {cold_bytes} bytes; {cost:?}"
+    );
+    assert!(
+        cold_bytes * 10 < cost.index,
+        "cold query fetched {cold_bytes} bytes, the whole index is {}",
+        cost.index
+    );
 
     w.proxy.reset_counts();
     let warm = ok(w.bams3().arg("query").arg(&remote).arg(&region));
@@ -402,6 +460,15 @@ fn requests_and_bytes_per_query() {
         }
     }
     files.sort_by_key(|p| p.ends_with("_metadata.json"));
+    // As a dataset written before index sections existed: readers fetch the whole index.
+    let meta = l.join("_metadata.json");
+    let mut m: serde_json::Value = serde_json::from_slice(&std::fs::read(&meta).unwrap()).unwrap();
+    assert!(m
+        .as_object_mut()
+        .unwrap()
+        .remove("index_sections")
+        .is_some());
+    std::fs::write(&meta, serde_json::to_vec_pretty(&m).unwrap()).unwrap();
     for f in files {
         let rel = f
             .strip_prefix(&l)
@@ -421,4 +488,60 @@ fn requests_and_bytes_per_query() {
         a == b,
         "stale metadata served after the dataset was rewritten"
     );
+    let span = "q:1-5000";
+    let a = ok(w.bams3().arg("query").arg(&remote).arg(span));
+    let b = ok(bams3().arg("query").arg(&l).arg(span));
+    assert!(
+        !a.is_empty() && a == b,
+        "a dataset without index sections reads differently"
+    );
+}
+
+/// What a full-record query of `region` needs from a dataset, in bytes, by its local copy.
+#[derive(Debug)]
+struct RegionCost {
+    /// Stored streams of the chunks overlapping the region.
+    streams: u64,
+    /// `_metadata.json` and `_header.json`.
+    metadata: u64,
+    /// Index sections (listed in `_metadata.json`) that can overlap the region.
+    sections: u64,
+    /// The whole `_index/spatial.json`.
+    index: u64,
+}
+
+fn region_cost(local: &Path, region: &str) -> RegionCost {
+    let read = |k: &str| std::fs::read(local.join(k)).unwrap();
+    let meta: serde_json::Value = serde_json::from_slice(&read("_metadata.json")).unwrap();
+    let index: serde_json::Value = serde_json::from_slice(&read("_index/spatial.json")).unwrap();
+    let (name, span) = region.rsplit_once(':').unwrap();
+    let (beg, end) = span.split_once('-').unwrap();
+    let (beg, end) = (beg.parse::<i64>().unwrap() - 1, end.parse::<i64>().unwrap());
+    let refs = index["references"].as_array().unwrap();
+    let ref_id = refs.iter().position(|r| r["name"] == name).unwrap() as i64;
+    let overlaps = |v: &serde_json::Value, first: &str, last: &str| {
+        v[first].as_i64().unwrap() < end && v[last].as_i64().unwrap() > beg
+    };
+    let streams = refs[ref_id as usize]["chunks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["count"].as_u64().unwrap() > 0 && overlaps(c, "first_pos", "max_end"))
+        .flat_map(|c| c["streams"].as_array().unwrap().iter())
+        .map(|s| s[1].as_u64().unwrap())
+        .sum();
+    let sections = meta["index_sections"]
+        .as_array()
+        .expect("the writer records index sections")
+        .iter()
+        .filter(|s| s[0].as_i64() == Some(ref_id))
+        .filter(|s| s[1].as_i64().unwrap() < end && s[2].as_i64().unwrap() > beg)
+        .map(|s| s[4].as_u64().unwrap())
+        .sum();
+    RegionCost {
+        streams,
+        metadata: (read("_metadata.json").len() + read("_header.json").len()) as u64,
+        sections,
+        index: read("_index/spatial.json").len() as u64,
+    }
 }

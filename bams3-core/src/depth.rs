@@ -76,14 +76,15 @@ pub fn depth(
     opts: DepthOptions,
     mut emit: impl FnMut(i64, u32) -> Result<()>,
 ) -> Result<DepthReport> {
-    let Some(reference) = ds.index().references.get(ref_id) else {
+    let Some(reference) = ds.header().references.get(ref_id) else {
         return Err(Error::Invalid(format!("no reference #{ref_id}")));
     };
     let end = end.min(reference.length as i64);
-    let window = match ds.index().chunk_size {
+    let window = match ds.metadata().chunk_size {
         0 => 1 << 20,
         w => w as i64,
     };
+    let chunks = ds.chunks(Some(ref_id), Some((beg, end)))?;
     let mut report = DepthReport::default();
     let mut cache: HashMap<&str, (i64, Rc<Segments>)> = HashMap::new();
     let mut counts = Vec::new();
@@ -96,8 +97,7 @@ pub fn depth(
         counts.resize(window as usize, 0u32);
         spanned.clear();
         spanned.resize(window as usize, false);
-        for entry in reference
-            .chunks
+        for entry in chunks
             .iter()
             .filter(|e| e.overlaps(ws.max(beg), we.min(end)))
         {

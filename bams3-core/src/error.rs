@@ -35,7 +35,7 @@ pub enum Error {
         detail: String,
     },
     /// A dataset without `_metadata.json`: never committed, or still being written.
-    #[error("{0}: incomplete dataset (no _metadata.json): the conversion did not finish; resume it or delete the directory")]
+    #[error("{0}: incomplete dataset (no _metadata.json): the conversion did not finish; remove it with `bams3 rm` and convert again")]
     Incomplete(String),
     /// A requested object or file does not exist.
     #[error("{0}: not found")]

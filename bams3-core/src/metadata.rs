@@ -46,6 +46,50 @@ pub struct Metadata {
     pub chunk_count: u64,
     /// Whether the input arrived coordinate-sorted (parts of a bin then never overlap).
     pub sorted_input: bool,
+    /// Where runs of index entries lie in `_index/spatial.json`, so a remote reader fetches
+    /// only the entries near its regions. Absent in datasets written before it existed:
+    /// readers then fetch the whole index.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub index_sections: Vec<crate::index::IndexSection>,
+}
+
+impl Metadata {
+    /// The metadata as pretty JSON, except that each index section is one line: pretty
+    /// printing would give each of its six numbers a line of its own, and this object is the
+    /// first GET of every open.
+    ///
+    /// ```
+    /// use bams3_core::metadata::Metadata;
+    /// let m: Metadata = serde_json::from_str(r#"{"format":"bams3","version":"0.3.0",
+    ///   "created":"2026-01-01T00:00:00Z","created_by":"bams3 0.3.0",
+    ///   "source":{"file":"x.bam","format":"BAM"},"statistics":{"total_reads":1,"mapped_reads":1,
+    ///   "unmapped_reads":0,"duplicate_reads":0,"secondary_reads":0,"total_bases":4},
+    ///   "chunk_size":1048576,"compression":{"algorithm":"zstd","level":3},"chunk_count":1,
+    ///   "sorted_input":true,"index_sections":[[0,10,160,30,500,1234]]}"#).unwrap();
+    /// let json = m.to_json();
+    /// assert_eq!(serde_json::from_slice::<Metadata>(&json).unwrap(), m);
+    /// assert!(String::from_utf8(json).unwrap().contains("\n    [0,10,160,30,500,1234]\n"));
+    /// ```
+    pub fn to_json(&self) -> Vec<u8> {
+        let bare = Metadata {
+            index_sections: Vec::new(),
+            ..self.clone()
+        };
+        // Plain structs of strings and numbers always serialise.
+        let mut out = serde_json::to_vec_pretty(&bare).expect("metadata serialises");
+        if !self.index_sections.is_empty() {
+            // Reopen the object (drop its closing "\n}") and append the sections.
+            out.truncate(out.len() - 2);
+            out.extend_from_slice(b",\n  \"index_sections\": [");
+            for (i, s) in self.index_sections.iter().enumerate() {
+                out.extend_from_slice(if i == 0 { b"\n    " } else { b",\n    " });
+                serde_json::to_writer(&mut out, s).expect("section serialises");
+            }
+            out.extend_from_slice(b"\n  ]\n}");
+        }
+        out.push(b'\n');
+        out
+    }
 }
 
 /// The input a dataset was converted from.

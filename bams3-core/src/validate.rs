@@ -29,7 +29,7 @@ pub struct Report {
 /// ```
 pub fn validate(ds: &Dataset) -> Result<Report> {
     let mut report = Report::default();
-    let index = ds.index();
+    let index = ds.index()?;
     let mut total = 0u64;
     let all = index
         .references

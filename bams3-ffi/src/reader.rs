@@ -212,7 +212,7 @@ pub unsafe extern "C" fn bams3_reader_stats_json(
     guard(|| {
         let out = out_param(out, "out")?;
         let r = handle(r, "reader")?;
-        let text = serde_json::to_string_pretty(&stats(r)).map_err(|e| {
+        let text = serde_json::to_string_pretty(&r.ds.summary_json(&r.location)?).map_err(|e| {
             Failure::new(
                 BAMS3_ERR_INVALID,
                 format!("statistics do not serialise: {e}"),
@@ -221,10 +221,6 @@ pub unsafe extern "C" fn bams3_reader_stats_json(
         out.write(to_cstring(&text, "statistics")?.into_raw());
         Ok(())
     })
-}
-
-fn stats(r: &bams3_reader) -> serde_json::Value {
-    r.ds.summary_json(&r.location)
 }
 
 /// Releases a string the library allocated for the caller (`bams3_reader_stats_json`). NULL is

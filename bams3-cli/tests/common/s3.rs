@@ -286,6 +286,12 @@ impl Proxy {
     pub fn seen(&self) -> Vec<Seen> {
         self.state.lock().unwrap().seen.clone()
     }
+
+    /// The requests seen since the last reset or drain, forgetting them (none is lost between
+    /// reading and forgetting, as it could be with `seen` then `reset_counts`).
+    pub fn drain(&self) -> Vec<Seen> {
+        std::mem::take(&mut self.state.lock().unwrap().seen)
+    }
 }
 
 impl Drop for Proxy {

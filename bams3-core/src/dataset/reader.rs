@@ -2,7 +2,7 @@
 
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, VecDeque};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use crate::chunk::{ChunkData, Fields};
 use crate::index::{ChunkEntry, SpatialIndex};
@@ -55,7 +55,9 @@ pub struct Dataset {
     storage: Arc<dyn Storage>,
     metadata: Metadata,
     header: Header,
-    index: SpatialIndex,
+    /// The whole index: read at open, except from remote storage when `_metadata.json` has
+    /// index sections; then only when something needs every chunk (stats, validate, export).
+    index: OnceLock<SpatialIndex>,
     legacy: Option<LegacyDataset>,
 }
 
@@ -112,21 +114,32 @@ impl Dataset {
         }
         let header: Header = serde_json::from_slice(&storage.get(metadata::HEADER_KEY)?)
             .map_err(|e| Error::corrupt(what(metadata::HEADER_KEY), e.to_string()))?;
-        let index: SpatialIndex = serde_json::from_slice(&storage.get(metadata::INDEX_KEY)?)
-            .map_err(|e| Error::corrupt(what(metadata::INDEX_KEY), e.to_string()))?;
-        if index.references.len() != header.references.len() {
-            return Err(Error::corrupt(
-                what(metadata::INDEX_KEY),
-                "reference list differs from _header.json",
-            ));
-        }
-        Ok(Arc::new(Dataset {
+        let ds = Dataset {
             storage,
             metadata,
             header,
-            index,
+            index: OnceLock::new(),
             legacy: None,
-        }))
+        };
+        // A query on S3 needs only the index sections near its regions (see `chunks`).
+        if !ds.storage.is_remote() || ds.metadata.index_sections.is_empty() {
+            ds.index()?;
+        }
+        Ok(Arc::new(ds))
+    }
+
+    /// Reads `_index/spatial.json` whole.
+    fn load_index(&self) -> Result<SpatialIndex> {
+        let what = format!("{}/{}", self.storage.root(), metadata::INDEX_KEY);
+        let index: SpatialIndex = serde_json::from_slice(&self.storage.get(metadata::INDEX_KEY)?)
+            .map_err(|e| Error::corrupt(&what, e.to_string()))?;
+        if index.references.len() != self.header.references.len() {
+            return Err(Error::corrupt(
+                what,
+                "reference list differs from _header.json",
+            ));
+        }
+        Ok(index)
     }
 
     /// Presents an upstream v0.1/v0.2 dataset through the v0.3 index: each legacy chunk becomes
@@ -188,21 +201,22 @@ impl Dataset {
             },
             chunk_count: ds.chunks.len() as u64,
             sorted_input: false,
+            index_sections: Vec::new(),
         };
         Dataset {
             storage,
             metadata,
             header: ds.header.clone(),
-            index,
+            index: OnceLock::from(index),
             legacy: Some(ds),
         }
     }
 
     /// What `bams3 stats --json` prints (and the C ABI's `bams3_reader_stats_json` returns),
     /// from the metadata and index alone: no chunk is read. `location` is echoed as `dataset`.
-    pub fn summary_json(&self, location: &str) -> serde_json::Value {
+    pub fn summary_json(&self, location: &str) -> Result<serde_json::Value> {
         let m = &self.metadata;
-        let index = &self.index;
+        let index = self.index()?;
         let all = || {
             index
                 .references
@@ -222,7 +236,7 @@ impl Dataset {
                 })
             })
             .collect();
-        serde_json::json!({
+        Ok(serde_json::json!({
             "dataset": location,
             "format": m.format,
             "version": m.version,
@@ -238,7 +252,7 @@ impl Dataset {
             "unplaced_reads": index.unmapped.iter().map(|c| c.count).sum::<u64>(),
             "losses": self.losses(),
             "references": references,
-        })
+        }))
     }
 
     /// For an upstream v0.1/v0.2 dataset, what it lost relative to its source, in plain words;
@@ -312,9 +326,73 @@ impl Dataset {
         &self.header
     }
 
-    /// The spatial index.
-    pub fn index(&self) -> &SpatialIndex {
-        &self.index
+    /// The whole spatial index, read on first use when the dataset was opened without it.
+    pub fn index(&self) -> Result<&SpatialIndex> {
+        if let Some(index) = self.index.get() {
+            return Ok(index);
+        }
+        let index = self.load_index()?;
+        // Two threads may both have read it; either copy is the same.
+        Ok(self.index.get_or_init(|| index))
+    }
+
+    /// The chunks of reference `ref_id` (or, for `None`, the unplaced chunks) that may hold
+    /// records overlapping the 0-based half-open `span` (all of them without a span), in
+    /// index order.
+    ///
+    /// With the whole index in memory this filters it; otherwise it fetches only the index
+    /// sections that `_metadata.json` says can overlap, in one ranged read.
+    ///
+    /// ```no_run
+    /// use bams3_core::{dataset::Dataset, storage::LocalStorage};
+    /// use std::sync::Arc;
+    /// let ds = Dataset::open(Arc::new(LocalStorage::new("sample.bams3"))).unwrap();
+    /// let chunks = ds.chunks(Some(0), Some((0, 100_000))).unwrap();
+    /// println!("{} chunks to read", chunks.len());
+    /// ```
+    pub fn chunks(
+        &self,
+        ref_id: Option<usize>,
+        span: Option<(i64, i64)>,
+    ) -> Result<Vec<ChunkEntry>> {
+        let keep = |e: &ChunkEntry| span.is_none_or(|(beg, end)| e.overlaps(beg, end));
+        if let Some(index) = self.index.get() {
+            let list = match ref_id {
+                Some(id) => index.references.get(id).map_or(&[][..], |r| &r.chunks),
+                None => &index.unmapped,
+            };
+            return Ok(list.iter().filter(|e| keep(e)).cloned().collect());
+        }
+        let reference = ref_id.map_or(-1, |id| id as i64);
+        let sections: Vec<_> = self
+            .metadata
+            .index_sections
+            .iter()
+            .filter(|s| s.reference == reference)
+            .filter(|s| span.is_none_or(|(beg, end)| s.overlaps(beg, end)))
+            .collect();
+        let (Some(lo), Some(hi)) = (
+            sections.iter().map(|s| s.offset).min(),
+            sections
+                .iter()
+                .map(|s| s.offset.saturating_add(s.length))
+                .max(),
+        ) else {
+            return Ok(Vec::new());
+        };
+        // Sections near one region are neighbours in the object: one GET covers them.
+        let bytes = self.storage.get_range(metadata::INDEX_KEY, lo..hi)?;
+        let what = || format!("{}/{}", self.storage.root(), metadata::INDEX_KEY);
+        let mut out = Vec::new();
+        for s in sections {
+            let at = (s.offset - lo) as usize;
+            let part = bytes
+                .get(at..at + s.length as usize)
+                .ok_or_else(|| Error::corrupt(what(), "short read of an index section"))?;
+            let entries = s.parse(part).map_err(|e| Error::corrupt(what(), e))?;
+            out.extend(entries.into_iter().filter(|e| keep(e)));
+        }
+        Ok(out)
     }
 
     /// The storage the dataset lives in.
@@ -488,26 +566,17 @@ impl Query {
         }
     }
 
-    fn start_scope(&mut self, scope: Scope) {
+    fn start_scope(&mut self, scope: Scope) -> Result<()> {
         let ds = self.ds.clone();
         let filter = self.filter;
-        let chunks: Vec<&ChunkEntry> = match scope {
-            Scope::Reference(id) | Scope::Span(id, ..) => ds
-                .index
-                .references
-                .get(id)
-                .map(|r| r.chunks.iter().collect())
-                .unwrap_or_default(),
-            Scope::Unplaced => ds.index.unmapped.iter().collect(),
+        let chunks = match scope {
+            Scope::Reference(id) => ds.chunks(Some(id), None)?,
+            Scope::Span(id, beg, end) => ds.chunks(Some(id), Some((beg, end)))?,
+            Scope::Unplaced => ds.chunks(None, None)?,
         };
         let mut chosen: Vec<(usize, ChunkEntry)> = chunks
             .into_iter()
             .filter(|e| e.count > 0 && filter.may_keep(e))
-            .filter(|e| match scope {
-                Scope::Span(_, beg, end) => e.overlaps(beg, end),
-                _ => true,
-            })
-            .cloned()
             .enumerate()
             .collect();
         // Stable: chunks starting at the same position keep bin/part order.
@@ -518,6 +587,7 @@ impl Query {
         self.heap.clear();
         self.cursors.clear();
         self.current = Some(scope);
+        Ok(())
     }
 
     /// Tie-break between chunks at equal positions. Parts written from unsorted input were
@@ -606,7 +676,7 @@ impl Query {
         loop {
             if self.current.is_none() {
                 match self.scopes.pop_front() {
-                    Some(s) => self.start_scope(s),
+                    Some(s) => self.start_scope(s)?,
                     None => return Ok(None),
                 }
             }

@@ -377,6 +377,7 @@ impl DatasetWriter {
             index.push(key.0 as i64, e.clone());
         }
         stats.mapped_reads = stats.total_reads - stats.unmapped_reads;
+        let (index_json, index_sections) = index.to_json_with_sections();
         let metadata = Metadata {
             format: "bams3".into(),
             version: metadata::FORMAT_VERSION.into(),
@@ -391,12 +392,14 @@ impl DatasetWriter {
             },
             chunk_count: self.entries.len() as u64,
             sorted_input: self.sorted,
+            index_sections,
         };
-        let json = |v: &dyn erased::Json| v.to_json();
+        let mut header = serde_json::to_vec_pretty(&self.header).expect("header serialises");
+        header.push(b'\n');
+        self.storage.put(metadata::HEADER_KEY, &header)?;
+        self.storage.put(metadata::INDEX_KEY, &index_json)?;
         self.storage
-            .put(metadata::HEADER_KEY, &json(&self.header))?;
-        self.storage.put(metadata::INDEX_KEY, &json(&index))?;
-        self.storage.put(metadata::METADATA_KEY, &json(&metadata))?;
+            .put(metadata::METADATA_KEY, &metadata.to_json())?;
         Ok(WriteSummary {
             metadata,
             stored_bytes,
@@ -428,20 +431,6 @@ impl Drop for DatasetWriter {
         self.jobs = None;
         for w in self.workers.drain(..) {
             let _ = w.join();
-        }
-    }
-}
-
-mod erased {
-    /// Pretty JSON of any serialisable value, behind a trait object to keep call sites short.
-    pub trait Json {
-        fn to_json(&self) -> Vec<u8>;
-    }
-    impl<T: serde::Serialize> Json for T {
-        fn to_json(&self) -> Vec<u8> {
-            let mut v = serde_json::to_vec_pretty(self).expect("metadata serialises");
-            v.push(b'\n');
-            v
         }
     }
 }

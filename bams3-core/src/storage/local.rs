@@ -120,10 +120,21 @@ impl Storage for LocalStorage {
     fn delete(&self, key: &str) -> Result<()> {
         let path = self.path(key)?;
         match fs::remove_file(&path) {
-            Ok(()) => Ok(()),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
-            Err(e) => Err(Error::io(self.name(key), e)),
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+            Err(e) => return Err(Error::io(self.name(key), e)),
         }
+        // Directories are not objects: one left empty goes too (not the root), so removing a
+        // dataset's objects leaves no tree of empty folders behind. `remove_dir` fails on a
+        // folder that still holds something, which ends the walk.
+        let mut dir = path.parent();
+        while let Some(d) = dir.filter(|d| *d != self.root && d.starts_with(&self.root)) {
+            if fs::remove_dir(d).is_err() {
+                break;
+            }
+            dir = d.parent();
+        }
+        Ok(())
     }
 
     fn head(&self, key: &str) -> Result<Option<u64>> {

@@ -731,9 +731,28 @@ impl Storage for S3Storage {
         if range.end <= range.start {
             return Ok(Vec::new());
         }
-        block_on(self.get_retry(&full, Some(range), None))?
+        // Index sections are metadata: cached under the ETag of the `_metadata.json` that
+        // located them, like the header (and checked against its section CRCs on use).
+        let meta = self.meta_etag.lock().map_err(poisoned)?.clone();
+        let cached_as = match &meta {
+            Some((m, _)) if key == crate::metadata::INDEX_KEY && !m.is_empty() => {
+                let name = format!("{key}@{}-{}", range.start, range.end);
+                if let Some((body, _, cached_meta)) = self.cached_meta(&name) {
+                    if cached_meta == *m && body.len() as u64 == range.end - range.start {
+                        return Ok(body);
+                    }
+                }
+                Some((name, m.clone()))
+            }
+            _ => None,
+        };
+        let body = block_on(self.get_retry(&full, Some(range), None))?
             .map(|(b, _)| b)
-            .map_err(|f| self.error(key, f))
+            .map_err(|f| self.error(key, f))?;
+        if let Some((name, m)) = cached_as {
+            self.store_meta(&name, &body, "", &m);
+        }
+        Ok(body)
     }
 
     fn get_range_versioned(&self, key: &str, range: Range<u64>, version: &str) -> Result<Vec<u8>> {
