@@ -154,6 +154,42 @@ fn corrupt_chunk() {
 }
 
 #[test]
+fn index_sections_that_disagree_with_the_index() {
+    // Several references, so several sections (dropping the only one would look like a
+    // dataset written before sections existed, which is valid).
+    let tmp = TempDir::new("sections");
+    let ds = tmp.join("ds.bams3");
+    convert(&real_bam("na12878-chrM-Y-trunc.bam"), &ds, &[]);
+    ok(bams3().arg("validate").arg(&ds));
+    let meta = ds.join("_metadata.json");
+    let original: serde_json::Value = serde_json::from_slice(&fs::read(&meta).unwrap()).unwrap();
+    let sections = original["index_sections"].as_array().unwrap();
+    assert!(sections.len() > 1, "{sections:?}");
+    // Each lie in turn: a byte range one byte short, a wrong CRC, a position range that
+    // would hide chunks from a region query, and a section dropped.
+    let lies: [(&str, fn(&mut serde_json::Value)); 4] = [
+        ("checksum", |s| {
+            s[0][4] = (s[0][4].as_u64().unwrap() - 1).into()
+        }),
+        ("checksum", |s| {
+            s[0][5] = (s[0][5].as_u64().unwrap() ^ 1).into()
+        }),
+        ("position range", |s| {
+            s[0][2] = (s[0][2].as_i64().unwrap() - 1).into()
+        }),
+        ("cover", |s| {
+            s.as_array_mut().unwrap().pop();
+        }),
+    ];
+    for (phrase, lie) in lies {
+        let mut m = original.clone();
+        lie(&mut m["index_sections"]);
+        fs::write(&meta, serde_json::to_vec_pretty(&m).unwrap()).unwrap();
+        fails_with(bams3().arg("validate").arg(&ds), &["index section", phrase]);
+    }
+}
+
+#[test]
 fn truncated_chunk() {
     let (_tmp, ds) = converted("shortchunk");
     let chunks = find_chunks(&ds.join("data"));

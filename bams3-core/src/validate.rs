@@ -54,6 +54,7 @@ pub fn validate(ds: &Dataset) -> Result<Report> {
         }
         total += entry.count;
     }
+    check_sections(ds)?;
     let stats = &ds.metadata().statistics;
     if total != stats.total_reads || report.chunks != ds.metadata().chunk_count {
         return Err(Error::corrupt(
@@ -62,6 +63,62 @@ pub fn validate(ds: &Dataset) -> Result<Report> {
         ));
     }
     Ok(report)
+}
+
+/// The index sections of `_metadata.json` must locate every index entry exactly once, in
+/// order, with the right checksum and position range: a remote query trusts them.
+fn check_sections(ds: &Dataset) -> Result<()> {
+    let sections = &ds.metadata().index_sections;
+    if sections.is_empty() {
+        return Ok(());
+    }
+    let index = ds.index()?;
+    let bytes = ds.storage().get(crate::metadata::INDEX_KEY)?;
+    let what = format!("{}/_metadata.json", ds.storage().root());
+    let lists = index
+        .references
+        .iter()
+        .enumerate()
+        .map(|(i, r)| (i as i64, &r.chunks))
+        .chain([(-1, &index.unmapped)]);
+    let mut expected = lists.flat_map(|(r, l)| l.iter().map(move |e| (r, e)));
+    for s in sections {
+        let bad = |d: String| {
+            Err(Error::corrupt(
+                &what,
+                format!("index section at byte {}: {d}", s.offset),
+            ))
+        };
+        let Some(part) = usize::try_from(s.offset)
+            .ok()
+            .zip(usize::try_from(s.offset.saturating_add(s.length)).ok())
+            .and_then(|(a, b)| bytes.get(a..b))
+        else {
+            return bad("lies past the end of the index".into());
+        };
+        let entries = s.parse(part).map_err(|e| Error::corrupt(&what, e))?;
+        if entries.is_empty() {
+            return bad("holds no entries".into());
+        }
+        for e in &entries {
+            match expected.next() {
+                Some((r, want)) if r == s.reference && want == e => {}
+                _ => return bad("its entries are not the index's next ones".into()),
+            }
+        }
+        let first = entries.iter().map(|e| e.first_pos).min();
+        let end = entries.iter().map(|e| e.max_end).max();
+        if first != Some(s.first_pos) || end != Some(s.max_end) {
+            return bad("its position range differs from its entries'".into());
+        }
+    }
+    if expected.next().is_some() {
+        return Err(Error::corrupt(
+            what,
+            "index sections do not cover every index entry",
+        ));
+    }
+    Ok(())
 }
 
 fn check_chunk(ds: &Dataset, ref_id: i32, entry: &ChunkEntry, report: &mut Report) -> Result<()> {
