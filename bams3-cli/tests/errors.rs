@@ -167,7 +167,8 @@ fn index_sections_that_disagree_with_the_index() {
     assert!(sections.len() > 1, "{sections:?}");
     // Each lie in turn: a byte range one byte short, a wrong CRC, a position range that
     // would hide chunks from a region query, and a section dropped.
-    let lies: [(&str, fn(&mut serde_json::Value)); 4] = [
+    type Lie = fn(&mut serde_json::Value);
+    let lies: [(&str, Lie); 4] = [
         ("checksum", |s| {
             s[0][4] = (s[0][4].as_u64().unwrap() - 1).into()
         }),

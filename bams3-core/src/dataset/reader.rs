@@ -415,6 +415,9 @@ impl Dataset {
 
     /// Every record: references in order, each in coordinate order, then the unplaced ones.
     pub fn records(self: &Arc<Self>, filter: RecordFilter) -> Query {
+        // Every chunk is needed: one GET of the whole index beats one ranged GET of sections
+        // per reference. Should it fail, each reference's sections are read (and fail) instead.
+        let _ = self.index();
         let mut scopes: Vec<Scope> = (0..self.header.references.len())
             .map(Scope::Reference)
             .collect();
