@@ -188,6 +188,18 @@ fn index_sections_that_disagree_with_the_index() {
         fs::write(&meta, serde_json::to_vec_pretty(&m).unwrap()).unwrap();
         fails_with(bams3().arg("validate").arg(&ds), &["index section", phrase]);
     }
+    // Readers take the header from its copy in _metadata.json; _header.json must agree.
+    fs::write(&meta, serde_json::to_vec_pretty(&original).unwrap()).unwrap();
+    ok(bams3().arg("validate").arg(&ds));
+    let hpath = ds.join("_header.json");
+    let mut h: serde_json::Value = serde_json::from_slice(&fs::read(&hpath).unwrap()).unwrap();
+    assert_eq!(h, original["header"], "_metadata.json carries the header");
+    h["text"] = format!("{}@CO\tedited\n", h["text"].as_str().unwrap()).into();
+    fs::write(&hpath, serde_json::to_vec(&h).unwrap()).unwrap();
+    fails_with(
+        bams3().arg("validate").arg(&ds),
+        &["_header.json", "differs from the header in _metadata.json"],
+    );
 }
 
 #[test]

@@ -384,8 +384,17 @@ fn requests_and_bytes_per_query() {
         "cold query: {cold_gets} GETs, {cold_all} requests: {:#?}",
         w.proxy.seen()
     );
-    // Bytes: the streams the region needs, the metadata and header, and only the index
-    // sections near the region (never the index of all 4,658 chunks).
+    // The header comes with _metadata.json (one GET fewer).
+    assert!(
+        !w.proxy
+            .seen()
+            .iter()
+            .any(|s| s.target.contains("_header.json")),
+        "{:#?}",
+        w.proxy.seen()
+    );
+    // Bytes: the streams the region needs, the metadata (with its header copy), and only
+    // the index sections near the region (never the index of all 4,660 chunks).
     let cost = region_cost(&local, &region);
     assert!(
         cold_bytes as f64 <= 1.2 * cost.streams as f64 + (cost.metadata + cost.sections) as f64,
@@ -460,14 +469,13 @@ fn requests_and_bytes_per_query() {
         }
     }
     files.sort_by_key(|p| p.ends_with("_metadata.json"));
-    // As a dataset written before index sections existed: readers fetch the whole index.
+    // As a dataset written before index sections and the header copy existed: readers
+    // fetch the whole index and _header.json.
     let meta = l.join("_metadata.json");
     let mut m: serde_json::Value = serde_json::from_slice(&std::fs::read(&meta).unwrap()).unwrap();
-    assert!(m
-        .as_object_mut()
-        .unwrap()
-        .remove("index_sections")
-        .is_some());
+    let fields = m.as_object_mut().unwrap();
+    assert!(fields.remove("index_sections").is_some());
+    assert!(fields.remove("header").is_some());
     std::fs::write(&meta, serde_json::to_vec_pretty(&m).unwrap()).unwrap();
     for f in files {
         let rel = f
@@ -502,7 +510,7 @@ fn requests_and_bytes_per_query() {
 struct RegionCost {
     /// Stored streams of the chunks overlapping the region.
     streams: u64,
-    /// `_metadata.json` and `_header.json`.
+    /// `_metadata.json` (which carries a copy of the header).
     metadata: u64,
     /// Index sections (listed in `_metadata.json`) that can overlap the region.
     sections: u64,
@@ -540,7 +548,7 @@ fn region_cost(local: &Path, region: &str) -> RegionCost {
         .sum();
     RegionCost {
         streams,
-        metadata: (read("_metadata.json").len() + read("_header.json").len()) as u64,
+        metadata: read("_metadata.json").len() as u64,
         sections,
         index: read("_index/spatial.json").len() as u64,
     }

@@ -51,12 +51,16 @@ pub struct Metadata {
     /// readers then fetch the whole index.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub index_sections: Vec<crate::index::IndexSection>,
+    /// A copy of `_header.json`, so that opening a dataset is one GET, not two. Absent in
+    /// datasets written before it existed: readers then read `_header.json`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub header: Option<crate::Header>,
 }
 
 impl Metadata {
-    /// The metadata as pretty JSON, except that each index section is one line: pretty
-    /// printing would give each of its six numbers a line of its own, and this object is the
-    /// first GET of every open.
+    /// The metadata as pretty JSON, except that the header copy is one line and each index
+    /// section is one line: pretty printing would give every reference and every number of a
+    /// section a line of its own, and this object is the first GET of every open.
     ///
     /// ```
     /// use bams3_core::metadata::Metadata;
@@ -65,20 +69,30 @@ impl Metadata {
     ///   "source":{"file":"x.bam","format":"BAM"},"statistics":{"total_reads":1,"mapped_reads":1,
     ///   "unmapped_reads":0,"duplicate_reads":0,"secondary_reads":0,"total_bases":4},
     ///   "chunk_size":1048576,"compression":{"algorithm":"zstd","level":3},"chunk_count":1,
-    ///   "sorted_input":true,"index_sections":[[0,10,160,30,500,1234]]}"#).unwrap();
+    ///   "sorted_input":true,"index_sections":[[0,10,160,30,500,1234]],
+    ///   "header":{"text":"@SQ\tSN:q\tLN:9\n","references":[{"name":"q","length":9}]}}"#).unwrap();
     /// let json = m.to_json();
     /// assert_eq!(serde_json::from_slice::<Metadata>(&json).unwrap(), m);
-    /// assert!(String::from_utf8(json).unwrap().contains("\n    [0,10,160,30,500,1234]\n"));
+    /// let text = String::from_utf8(json).unwrap();
+    /// assert!(text.contains("\n    [0,10,160,30,500,1234]\n"));
+    /// assert!(text.contains(r#""references":[{"name":"q","length":9}]"#));
     /// ```
     pub fn to_json(&self) -> Vec<u8> {
         let bare = Metadata {
             index_sections: Vec::new(),
+            header: None,
             ..self.clone()
         };
         // Plain structs of strings and numbers always serialise.
         let mut out = serde_json::to_vec_pretty(&bare).expect("metadata serialises");
+        if let Some(header) = &self.header {
+            // Reopen the object (drop its closing "\n}") and append the header.
+            out.truncate(out.len() - 2);
+            out.extend_from_slice(b",\n  \"header\": ");
+            serde_json::to_writer(&mut out, header).expect("header serialises");
+            out.extend_from_slice(b"\n}");
+        }
         if !self.index_sections.is_empty() {
-            // Reopen the object (drop its closing "\n}") and append the sections.
             out.truncate(out.len() - 2);
             out.extend_from_slice(b",\n  \"index_sections\": [");
             for (i, s) in self.index_sections.iter().enumerate() {

@@ -55,6 +55,7 @@ pub fn validate(ds: &Dataset) -> Result<Report> {
         total += entry.count;
     }
     check_sections(ds)?;
+    check_header(ds)?;
     let stats = &ds.metadata().statistics;
     if total != stats.total_reads || report.chunks != ds.metadata().chunk_count {
         return Err(Error::corrupt(
@@ -63,6 +64,25 @@ pub fn validate(ds: &Dataset) -> Result<Report> {
         ));
     }
     Ok(report)
+}
+
+/// `_header.json` must be the header the dataset was opened with (the copy in
+/// `_metadata.json`, when there is one).
+fn check_header(ds: &Dataset) -> Result<()> {
+    if ds.is_legacy() {
+        return Ok(());
+    }
+    let what = format!("{}/{}", ds.storage().root(), crate::metadata::HEADER_KEY);
+    let header: crate::Header =
+        serde_json::from_slice(&ds.storage().get(crate::metadata::HEADER_KEY)?)
+            .map_err(|e| Error::corrupt(&what, e.to_string()))?;
+    if &header != ds.header() {
+        return Err(Error::corrupt(
+            what,
+            "differs from the header in _metadata.json",
+        ));
+    }
+    Ok(())
 }
 
 /// The index sections of `_metadata.json` must locate every index entry exactly once, in

@@ -8,7 +8,7 @@
 
 #![allow(dead_code)]
 
-use std::io::{self, BufRead, BufReader, Write};
+use std::io::{self, BufRead, BufReader, Read, Write};
 use std::net::{Shutdown, TcpListener, TcpStream};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
@@ -388,14 +388,17 @@ fn serve(client: TcpStream, upstream: u16, state: &Mutex<State>) -> io::Result<(
         let status = status_of(&rhead);
         let (_, rd) = up.as_mut().expect("upstream");
         let none = method == "HEAD" || status == 304 || status == 204 || status < 200;
-        let rbody = read_body(rd, &rheaders, none)?;
-        if header(&rheaders, "connection").is_some_and(|v| v.eq_ignore_ascii_case("close"))
-            || (header(&rheaders, "content-length").is_none()
-                && header(&rheaders, "transfer-encoding").is_none()
-                && !none)
-        {
-            up = None;
-        }
+        let length = header(&rheaders, "content-length").and_then(|v| v.parse::<u64>().ok());
+        let chunked = !none && length.is_none();
+        // A chunked body is forwarded whole, with its framing; others are streamed.
+        let rbody = if chunked {
+            read_body(rd, &rheaders, false)?
+        } else {
+            Vec::new()
+        };
+        let close = header(&rheaders, "connection")
+            .is_some_and(|v| v.eq_ignore_ascii_case("close"))
+            || (chunked && header(&rheaders, "transfer-encoding").is_none());
         let mut head_out = Vec::new();
         head_out.extend_from_slice(rhead.as_bytes());
         head_out.extend_from_slice(b"\r\n");
@@ -404,14 +407,55 @@ fn serve(client: TcpStream, upstream: u16, state: &Mutex<State>) -> io::Result<(
         }
         head_out.extend_from_slice(b"\r\n");
         out.write_all(&head_out)?;
-        if fault == Some(Fault::Truncate) && rbody.len() > 1 {
-            let half = rbody.len() / 2;
-            out.write_all(&rbody[..half])?;
-            record(status, half as u64);
+        let truncate = fault == Some(Fault::Truncate);
+        if chunked {
+            if truncate && rbody.len() > 1 {
+                let half = rbody.len() / 2;
+                out.write_all(&rbody[..half])?;
+                record(status, half as u64);
+                let _ = out.shutdown(Shutdown::Both);
+                return Ok(());
+            }
+            out.write_all(&rbody)?;
+            record(status, rbody.len() as u64);
+            if close {
+                up = None;
+            }
+            continue;
+        }
+        // Streamed as it arrives, so a client that reads part of an open-ended range and
+        // hangs up (htslib does) costs what it read, and is counted for what it was sent.
+        let length = if none { 0 } else { length.unwrap_or(0) };
+        let limit = if truncate && length > 1 {
+            length / 2
+        } else {
+            length
+        };
+        let (mut read, mut sent) = (0u64, 0u64);
+        let mut buf = vec![0u8; 64 << 10];
+        while sent < limit {
+            let want = (length - read).min(buf.len() as u64) as usize;
+            let n = rd.read(&mut buf[..want])?;
+            if n == 0 {
+                record(status, sent);
+                return Err(io::Error::other("upstream closed mid-body"));
+            }
+            read += n as u64;
+            let take = (n as u64).min(limit - sent) as usize;
+            if out.write_all(&buf[..take]).is_err() {
+                // The client hung up; the rest of the upstream body is not worth reading.
+                record(status, sent);
+                return Ok(());
+            }
+            sent += take as u64;
+        }
+        record(status, sent);
+        if limit < length {
             let _ = out.shutdown(Shutdown::Both);
             return Ok(());
         }
-        out.write_all(&rbody)?;
-        record(status, rbody.len() as u64);
+        if close {
+            up = None;
+        }
     }
 }

@@ -104,7 +104,7 @@ impl Dataset {
             let _ = v;
             return Ok(Arc::new(Self::from_legacy(storage, ds)));
         }
-        let metadata: Metadata = serde_json::from_slice(&meta)
+        let mut metadata: Metadata = serde_json::from_slice(&meta)
             .map_err(|e| Error::corrupt(what(metadata::METADATA_KEY), e.to_string()))?;
         if metadata.format != "bams3" || !metadata.version.starts_with("0.3") {
             return Err(Error::corrupt(
@@ -112,8 +112,12 @@ impl Dataset {
                 format!("unsupported format version '{}'", metadata.version),
             ));
         }
-        let header: Header = serde_json::from_slice(&storage.get(metadata::HEADER_KEY)?)
-            .map_err(|e| Error::corrupt(what(metadata::HEADER_KEY), e.to_string()))?;
+        // The copy in `_metadata.json` saves a round trip; `validate` checks it is the same.
+        let header: Header = match metadata.header.take() {
+            Some(h) => h,
+            None => serde_json::from_slice(&storage.get(metadata::HEADER_KEY)?)
+                .map_err(|e| Error::corrupt(what(metadata::HEADER_KEY), e.to_string()))?,
+        };
         let ds = Dataset {
             storage,
             metadata,
@@ -202,6 +206,7 @@ impl Dataset {
             chunk_count: ds.chunks.len() as u64,
             sorted_input: false,
             index_sections: Vec::new(),
+            header: None,
         };
         Dataset {
             storage,

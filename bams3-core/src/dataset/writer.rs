@@ -393,6 +393,7 @@ impl DatasetWriter {
             chunk_count: self.entries.len() as u64,
             sorted_input: self.sorted,
             index_sections,
+            header: Some(self.header.clone()),
         };
         let mut header = serde_json::to_vec_pretty(&self.header).expect("header serialises");
         header.push(b'\n');
