@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# BAMS3 vs samtools over S3, side by side in one run: one moto server on loopback holds both the
-# dataset and sorted.bam + .bai; both tools reach it through the same counting proxy
+# BAMS3 vs samtools over S3, side by side in one run: one S3-compatible server on loopback (moto
+# or s3s-fs) holds both the dataset and sorted.bam + .bai; both tools reach it through the same counting proxy
 # (bams3-cli/examples/s3_count_proxy.rs), which logs every request and the bytes it answered.
 # Prints a markdown table of medians, request counts, bytes and ratios.
 #
@@ -10,11 +10,13 @@
 #   BENCH_PROXY=target/release/examples/s3_count_proxy, BAMS3_BENCH_DIR, BENCH_THREADS=2,
 #   BENCH_TMP, BENCH_CHROM=X, BENCH_OUT=FILE, BENCH_STALL=60, BENCH_TIMEOUT=1200,
 #   BAMS3_MOTO_SERVER (default ~/.cache/bams3/moto-venv/bin/moto_server, made by
-#   tests/fetch-data.sh, which this script runs when it is missing).
+#   tests/fetch-data.sh, which this script runs when it is missing; its boto3 uploads the BAM),
+#   BENCH_S3_SERVER=moto|s3s-fs (s3s-fs: installed with cargo install into
+#   ~/.cache/bams3/s3s-fs when missing, ~4 min; file-backed, checks signatures).
 #
 # "Cold" runs start with an empty cache directory (XDG_CACHE_HOME) for bams3 and an empty
 # working directory for samtools (htslib saves a remote .bai there and reuses it); "warm" runs
-# keep them. The convert comparison writes straight to moto, without the proxy.
+# keep them. The convert comparison writes straight to the server, without the proxy.
 # Exit status: 0 when every output check passed (targets do not affect it), 1 when a command
 # failed or hung or an output differs from samtools (local BAM) or from the local dataset.
 set -euo pipefail
@@ -28,6 +30,9 @@ STALL=${BENCH_STALL:-60}
 TIMEOUT=${BENCH_TIMEOUT:-1200}
 CHR=${BENCH_CHROM:-X}
 MOTO=${BAMS3_MOTO_SERVER:-$HOME/.cache/bams3/moto-venv/bin/moto_server}
+SERVER=${BENCH_S3_SERVER:-moto}
+S3S_ROOT=$HOME/.cache/bams3/s3s-fs
+S3S=$S3S_ROOT/bin/s3s-fs
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 LOG_TAG=s3
 
@@ -36,6 +41,11 @@ start_all=$SECONDS
 
 "$HERE/build-input.sh"
 [ -x "$MOTO" ] || "$HERE/../tests/fetch-data.sh"
+case "$SERVER" in
+    moto) ;;
+    s3s-fs) [ -x "$S3S" ] || cargo install s3s-fs --version 0.14.1 --features binary --locked --root "$S3S_ROOT" ;;
+    *) echo "BENCH_S3_SERVER must be moto or s3s-fs" >&2; exit 2 ;;
+esac
 for b in "$BAMS3" "$PROXY_BIN"; do
     [ -x "$b" ] || { echo "$b not found: cargo build --release -p bams3-cli --bin bams3 --example s3_count_proxy" >&2; exit 2; }
 done
@@ -55,27 +65,45 @@ source "$HERE/lib.sh"
 # --------------------------------------------------------------------------- servers
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 MPORT=$(free_port)
-"$MOTO" -H 127.0.0.1 -p "$MPORT" > "$TMP/moto.log" 2>&1 &
+export AWS_ACCESS_KEY_ID=bench AWS_SECRET_ACCESS_KEY=bench AWS_REGION=us-east-1
+unset AWS_ENDPOINT_URL AWS_PROFILE
+if [ "$SERVER" = moto ]; then
+    "$MOTO" -H 127.0.0.1 -p "$MPORT" > "$TMP/server.log" 2>&1 &
+else
+    mkdir -p "$TMP/s3s"
+    "$S3S" --host 127.0.0.1 --port "$MPORT" --access-key bench --secret-key bench "$TMP/s3s" > "$TMP/server.log" 2>&1 &
+fi
 PIDS+=($!)
 for _ in $(seq 600); do curl -s -o /dev/null "http://127.0.0.1:$MPORT/" && break; sleep 0.1; done
-curl -s -o /dev/null "http://127.0.0.1:$MPORT/" || { echo "moto did not start (see $TMP/moto.log)" >&2; exit 2; }
+curl -s -o /dev/null "http://127.0.0.1:$MPORT/" || { echo "$SERVER did not start (see $TMP/server.log)" >&2; exit 2; }
 "$PROXY_BIN" "$MPORT" > "$TMP/proxy.log" &
 PIDS+=($!)
 for _ in $(seq 100); do [ -s "$TMP/proxy.log" ] && break; sleep 0.05; done
 PPORT=$(head -n1 "$TMP/proxy.log")
-MOTO_URL=http://127.0.0.1:$MPORT
+SERVER_URL=http://127.0.0.1:$MPORT
 PROXY_URL=http://127.0.0.1:$PPORT
-log "moto on $MPORT, counting proxy on $PPORT"
+log "$SERVER on $MPORT, counting proxy on $PPORT"
 
-# moto checks no signature but treats unsigned requests as anonymous.
-AUTH="Authorization: AWS4-HMAC-SHA256 Credential=bench/20260101/us-east-1/s3/aws4_request, SignedHeaders=host, Signature=00"
-put() { curl -sS -f -X PUT -H "$AUTH" -H 'Content-Type: application/octet-stream' "$@"; }
-export AWS_ACCESS_KEY_ID=bench AWS_SECRET_ACCESS_KEY=bench AWS_REGION=us-east-1
-unset AWS_ENDPOINT_URL AWS_PROFILE
-put "$MOTO_URL/bench" > /dev/null
-log "uploading sorted.bam + .bai to moto"
-put -T "$DIR/sorted.bam" "$MOTO_URL/bench/sorted.bam" > /dev/null
-put -T "$DIR/sorted.bam.bai" "$MOTO_URL/bench/sorted.bam.bai" > /dev/null
+# Signed requests with boto3 (from the moto venv): s3s-fs checks signatures.
+s3py() { # mb BUCKET | put BUCKET KEY FILE | get BUCKET KEY FILE
+    "$(dirname "$MOTO")/python" - "$SERVER_URL" "$@" <<'EOF'
+import sys, boto3
+from botocore.config import Config
+url, op, bucket, *rest = sys.argv[1:]
+s3 = boto3.client("s3", endpoint_url=url, region_name="us-east-1",
+                  config=Config(s3={"addressing_style": "path"}))
+if op == "mb":
+    s3.create_bucket(Bucket=bucket)
+elif op == "put":
+    s3.upload_file(rest[1], bucket, rest[0], ExtraArgs={"ContentType": "application/octet-stream"})
+elif op == "get":
+    s3.download_file(bucket, rest[0], rest[1])
+EOF
+}
+s3py mb bench
+log "uploading sorted.bam + .bai to $SERVER"
+s3py put bench sorted.bam "$DIR/sorted.bam"
+s3py put bench sorted.bam.bai "$DIR/sorted.bam.bai"
 
 # Requests the proxy logged since the last call: "requests bytes" (bytes: response bodies).
 SEEN_LINES=1
@@ -105,15 +133,15 @@ for i in $(seq "$RUNS"); do
     log "convert to local / to S3, run $i/$RUNS"
     rm -rf "$TMP/local.bams3"
     run_timed conv_local "$BAMS3" convert -@"$T" --quiet "$DIR/sorted.bam" "$TMP/local.bams3"
-    run_timed conv_s3 "$BAMS3" --endpoint-url "$MOTO_URL" convert -@"$T" --quiet "$DIR/sorted.bam" "s3://bench/run$i.bams3"
+    run_timed conv_s3 "$BAMS3" --endpoint-url "$SERVER_URL" convert -@"$T" --quiet "$DIR/sorted.bam" "s3://bench/run$i.bams3"
 done
 DS=s3://bench/run1.bams3
 LOCAL=$TMP/local.bams3
 log "convert from S3 input to S3"
-run_timed conv_s3s3 "$BAMS3" --endpoint-url "$MOTO_URL" convert -@"$T" --quiet "s3://bench/sorted.bam" "s3://bench/froms3.bams3"
+run_timed conv_s3s3 "$BAMS3" --endpoint-url "$SERVER_URL" convert -@"$T" --quiet "s3://bench/sorted.bam" "s3://bench/froms3.bams3"
 # The S3 dataset must hold exactly the objects of the local one (same input, same options).
 for k in _header.json _index/spatial.json; do
-    curl -sS -f -H "$AUTH" "$MOTO_URL/bench/run1.bams3/$k" > "$TMP/s3obj"
+    s3py get bench "run1.bams3/$k" "$TMP/s3obj"
     cmp -s "$TMP/s3obj" "$LOCAL/$k" || fail "$k of the S3 dataset differs from the local dataset's"
 done
 META_BYTES=$(cat "$LOCAL/_metadata.json" "$LOCAL/_header.json" "$LOCAL/_index/spatial.json" | wc -c)
@@ -219,7 +247,7 @@ done
 table() {
     local wb ws r
     echo "Input: $NREADS records (bench/build-input.sh), sorted BAM $(mb "$(stat -c %s "$DIR/sorted.bam")"); dataset: $NCHUNKS chunks, index $(kb "$INDEX_BYTES"), metadata objects $(kb "$META_BYTES") in all."
-    echo "moto on loopback, both tools through the same counting proxy. Medians of $RUNS runs (wall); requests and bytes from the last run; peak RSS = max over runs."
+    echo "$SERVER on loopback, both tools through the same counting proxy. Medians of $RUNS runs (wall); requests and bytes from the last run; peak RSS = max over runs."
     echo
     echo "| measurement | BAMS3 | samtools (BAM + .bai, s3+http) | ratio BAMS3/samtools | issue-4 target | holds |"
     echo "|---|---|---|---|---|---|"
