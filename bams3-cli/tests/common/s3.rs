@@ -303,6 +303,9 @@ impl Drop for Proxy {
 }
 
 fn serve(client: TcpStream, upstream: u16, state: &Mutex<State>) -> io::Result<()> {
+    // A response goes out as head, then body: without NODELAY the body's last small segment
+    // waits for the client's delayed ACK of the head (~40 ms), which the proxy must not add.
+    client.set_nodelay(true)?;
     let mut out = client.try_clone()?;
     let mut r = BufReader::new(client);
     let mut up: Option<(TcpStream, BufReader<TcpStream>)> = None;
@@ -366,6 +369,7 @@ fn serve(client: TcpStream, upstream: u16, state: &Mutex<State>) -> io::Result<(
         for _ in 0..2 {
             if up.is_none() {
                 let s = TcpStream::connect(("127.0.0.1", upstream))?;
+                s.set_nodelay(true)?;
                 let rd = BufReader::new(s.try_clone()?);
                 up = Some((s, rd));
             }
