@@ -65,3 +65,32 @@ rate() { awk -v n="$1" -v s="$2" 'BEGIN{ if (s == "n/a" || s == 0) print "n/a"; 
 mib_to_mb() { awk -v m="$1" 'BEGIN{ if (m == "n/a" || m == "") print "n/a"; else print m * 1.048576 }'; }
 to_bytes() { numfmt --from=iec "$1"; }
 mb() { awk -v b="$1" 'BEGIN{ if (b == "n/a") print "n/a"; else printf "%.1f MB", b/1e6 }'; }
+
+# sum_region_medians PREFIX: the median wall times of PREFIX_0 .. PREFIX_n (one per element of
+# the caller's REGIONS), summed; n/a when one of them failed.
+sum_region_medians() { # prefix
+    local k tot=0
+    for k in "${!REGIONS[@]}"; do ok "$1_$k" || { echo n/a; return; }; tot=$(awk -v a="$tot" -v b="$(wall_raw "$1_$k")" 'BEGIN{print a+b}'); done
+    printf '%.3f' "$tot"
+}
+
+# checks_line TEXT: the table's last line: TEXT when every output check passed, else the failures.
+checks_line() {
+    if [ ${#FAILED[@]} -eq 0 ]; then
+        echo "Output checks: all passed ($1)."
+    else
+        echo "**Output checks FAILED:**"
+        printf -- '- %s\n' "${FAILED[@]}"
+    fi
+}
+# print_table_and_exit FUNCTION: prints what FUNCTION prints (also into $BENCH_OUT when set),
+# then exits 1 when an output check failed.
+print_table_and_exit() {
+    local out
+    out=$("$1")
+    echo "$out"
+    [ -z "${BENCH_OUT:-}" ] || echo "$out" > "$BENCH_OUT"
+    log "total $((SECONDS - start_all)) s"
+    [ ${#FAILED[@]} -eq 0 ] || exit 1
+    exit 0
+}

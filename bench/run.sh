@@ -132,12 +132,6 @@ for i in $(seq "$RUNS"); do
         run_timed "q_st_$k" samtools view "$DIR/sorted.bam" "${REGIONS[$k]}" > /dev/null
     done
 done
-# per-region medians, summed over the regions; peak RSS over all of them
-sum_region_medians() { # prefix
-    local k tot=0
-    for k in "${!REGIONS[@]}"; do ok "$1_$k" || { echo n/a; return; }; tot=$(awk -v a="$tot" -v b="$(wall_raw "$1_$k")" 'BEGIN{print a+b}'); done
-    printf '%.3f' "$tot"
-}
 region_rss_mb() { cat "$TMP/$1"_*.rss 2>/dev/null | sort -g | tail -n1 | awk '{printf "%.0f", $1/1024}'; }
 
 # --------------------------------------------------------------------------- whole chromosome
@@ -236,15 +230,6 @@ table() {
     local re; re=$(ratio "$wb" "$ws")
     echo "| export dataset → BAM -@$T (vs samtools view -@$T -b sorted.bam) | ${wb} s, $(mb "$EXPORT_SIZE"), $(rss_mb export_b3) MiB$(failed_note export_b3) | ${ws} s | $re | ≤ 1.0 | $(verdict "$re" "<=" 1.0) |"
     echo
-    if [ ${#FAILED[@]} -eq 0 ]; then
-        echo "Output checks: all passed (5 region queries cmp-identical to samtools view, the name-sorted and shuffled-input datasets give the same records in the same position order; whole $CHR md5-identical; export record count$( [ $HAVE_DEPTH = 1 ] && echo '; depth cmp-identical'))."
-    else
-        echo "**Output checks FAILED:**"
-        printf -- '- %s\n' "${FAILED[@]}"
-    fi
+    checks_line "5 region queries cmp-identical to samtools view, the name-sorted and shuffled-input datasets give the same records in the same position order; whole $CHR md5-identical; export record count$( [ $HAVE_DEPTH = 1 ] && echo '; depth cmp-identical')"
 }
-OUT=$(table)
-echo "$OUT"
-[ -z "${BENCH_OUT:-}" ] || echo "$OUT" > "$BENCH_OUT"
-log "total $((SECONDS - start_all)) s"
-[ ${#FAILED[@]} -eq 0 ] || exit 1
+print_table_and_exit table

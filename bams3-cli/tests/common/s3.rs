@@ -302,6 +302,26 @@ impl Drop for Proxy {
     }
 }
 
+/// ACKs what arrives on `s` at once rather than after up to 40 ms. A server that writes a
+/// response's head and body separately without TCP_NODELAY (s3s-fs does) holds a small body
+/// until the head is ACKed; with the usual delayed ACK every small response then costs ~40 ms,
+/// a stall of that server which no real S3 endpoint has. Linux leaves quick-ACK mode on its
+/// own, so it is set again before each read.
+fn quickack(s: &TcpStream) {
+    use std::os::fd::AsRawFd;
+    let on: libc::c_int = 1;
+    // SAFETY: a valid socket descriptor and a c_int option value of the right size.
+    unsafe {
+        libc::setsockopt(
+            s.as_raw_fd(),
+            libc::IPPROTO_TCP,
+            libc::TCP_QUICKACK,
+            (&on as *const libc::c_int).cast(),
+            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+        );
+    }
+}
+
 fn serve(client: TcpStream, upstream: u16, state: &Mutex<State>) -> io::Result<()> {
     // A response goes out as head, then body: without NODELAY the body's last small segment
     // waits for the client's delayed ACK of the head (~40 ms), which the proxy must not add.
@@ -378,6 +398,7 @@ fn serve(client: TcpStream, upstream: u16, state: &Mutex<State>) -> io::Result<(
                 up = None;
                 continue;
             }
+            quickack(w);
             match read_head(rd) {
                 Ok(Some(h)) => {
                     response = Some(h);
@@ -390,7 +411,8 @@ fn serve(client: TcpStream, upstream: u16, state: &Mutex<State>) -> io::Result<(
             return Err(io::Error::other("upstream did not answer"));
         };
         let status = status_of(&rhead);
-        let (_, rd) = up.as_mut().expect("upstream");
+        let (w, rd) = up.as_mut().expect("upstream");
+        quickack(w);
         let none = method == "HEAD" || status == 304 || status == 204 || status < 200;
         let length = header(&rheaders, "content-length").and_then(|v| v.parse::<u64>().ok());
         let chunked = !none && length.is_none();
@@ -440,6 +462,7 @@ fn serve(client: TcpStream, upstream: u16, state: &Mutex<State>) -> io::Result<(
         while sent < limit {
             let want = (length - read).min(buf.len() as u64) as usize;
             let n = rd.read(&mut buf[..want])?;
+            quickack(rd.get_ref());
             if n == 0 {
                 record(status, sent);
                 return Err(io::Error::other("upstream closed mid-body"));
