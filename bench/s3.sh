@@ -11,8 +11,8 @@
 #   BENCH_TMP, BENCH_CHROM=X, BENCH_OUT=FILE, BENCH_STALL=60, BENCH_TIMEOUT=1200,
 #   BAMS3_MOTO_SERVER (default ~/.cache/bams3/moto-venv/bin/moto_server, made by
 #   tests/fetch-data.sh, which this script runs when it is missing; its boto3 uploads the BAM),
-#   BENCH_S3_SERVER=moto|s3s-fs (s3s-fs: installed with cargo install into
-#   ~/.cache/bams3/s3s-fs when missing, ~4 min; file-backed, checks signatures).
+#   BENCH_S3_SERVER=moto|s3s-fs (s3s-fs: ~/.cache/bams3/s3s-fs, also made by
+#   tests/fetch-data.sh; file-backed, checks signatures).
 #
 # "Cold" runs start with an empty cache directory (XDG_CACHE_HOME) for bams3 and an empty
 # working directory for samtools (htslib saves a remote .bai there and reuses it); "warm" runs
@@ -31,8 +31,7 @@ TIMEOUT=${BENCH_TIMEOUT:-1200}
 CHR=${BENCH_CHROM:-X}
 MOTO=${BAMS3_MOTO_SERVER:-$HOME/.cache/bams3/moto-venv/bin/moto_server}
 SERVER=${BENCH_S3_SERVER:-moto}
-S3S_ROOT=$HOME/.cache/bams3/s3s-fs
-S3S=$S3S_ROOT/bin/s3s-fs
+S3S=$HOME/.cache/bams3/s3s-fs/bin/s3s-fs
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 LOG_TAG=s3
 
@@ -40,12 +39,12 @@ LOG_TAG=s3
 start_all=$SECONDS
 
 "$HERE/build-input.sh"
-[ -x "$MOTO" ] || "$HERE/../tests/fetch-data.sh"
 case "$SERVER" in
-    moto) ;;
-    s3s-fs) [ -x "$S3S" ] || cargo install s3s-fs --version 0.14.1 --features binary --locked --root "$S3S_ROOT" ;;
+    moto | s3s-fs) ;;
     *) echo "BENCH_S3_SERVER must be moto or s3s-fs" >&2; exit 2 ;;
 esac
+# Both servers (and boto3, from moto's venv) come with the test set-up.
+[ -x "$MOTO" ] && [ -x "$S3S" ] || "$HERE/../tests/fetch-data.sh"
 for b in "$BAMS3" "$PROXY_BIN"; do
     [ -x "$b" ] || { echo "$b not found: cargo build --release -p bams3-cli --bin bams3 --example s3_count_proxy" >&2; exit 2; }
 done

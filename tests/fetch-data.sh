@@ -137,4 +137,12 @@ if [ ! -x "$MOTO_VENV/bin/moto_server" ]; then
     "$MOTO_VENV/bin/pip" install -q 'moto[server]==5.*'
 fi
 
+# --- s3s-fs: a second S3-compatible server, which checks request signatures ---------
+# Built from crates.io (0.14.1: later versions need a newer rustc than Debian's machines have).
+S3S_ROOT="${HOME:-/root}/.cache/bams3/s3s-fs"
+if [ ! -x "$S3S_ROOT/bin/s3s-fs" ]; then
+    log "installing s3s-fs 0.14.1 into $S3S_ROOT (cargo install, a few minutes)"
+    cargo install -q s3s-fs --version 0.14.1 --features binary --locked --root "$S3S_ROOT"
+fi
+
 log "test data ready in $DATA ($(($(date +%s) - start)) s)"

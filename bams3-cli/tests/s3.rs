@@ -14,7 +14,7 @@ use std::path::Path;
 use std::process::Command;
 
 use common::*;
-use s3_server::{Fault, Moto, Proxy};
+use s3_server::{Fault, Moto, Proxy, S3sFs};
 
 const BUCKET: &str = "bams3-test";
 
@@ -295,6 +295,31 @@ fn faults_are_retried_and_change_nothing() {
             "fault {f:?} was never injected"
         );
     }
+    // The same with every object over 64 KiB (all chunks) uploaded in parts: create, part,
+    // complete, each of them hit by faults too.
+    w.proxy.reset_counts();
+    let parts = w.uri("multipart.bams3");
+    ok(w.bams3()
+        .env("BAMS3_S3_MULTIPART_THRESHOLD", "65536")
+        .arg("convert")
+        .arg(input())
+        .arg(&parts));
+    let seen = w.proxy.seen();
+    let count = |f: &dyn Fn(&s3_server::Seen) -> bool| seen.iter().filter(|s| f(s)).count();
+    let chunks = w.moto.keys(BUCKET, "multipart.bams3/data/").len();
+    assert!(chunks >= 5, "{chunks} chunks");
+    let completed =
+        count(&|s| s.method == "POST" && s.target.contains("uploadId=") && s.status == 200);
+    assert!(
+        completed >= chunks,
+        "{completed} multipart uploads completed for {chunks} chunks"
+    );
+    assert!(count(&|s| s.method == "PUT" && s.target.contains("partNumber=")) >= chunks);
+    assert!(
+        count(&|s| s.fault.is_some() && s.target.contains("uploadId=")) > 0,
+        "no fault hit a part"
+    );
+    same_output(&w, &local, &parts, &busy_region(&local));
     // Input streamed from S3 survives faults too (a cut body resumes with a ranged GET).
     w.moto
         .put(BUCKET, "in/x.bam", &std::fs::read(input()).unwrap());
@@ -363,6 +388,96 @@ fn permanent_errors_are_one_clear_line() {
     assert!(
         keys.iter().all(|k| !k.ends_with("_metadata.json")),
         "failed conversion left {keys:?}"
+    );
+}
+
+#[test]
+fn a_store_that_checks_signatures() {
+    // s3s-fs verifies every request's signature, which moto does not: a second, independent
+    // server for the round trip, and the only way to see rejected credentials for real.
+    let tmp = TempDir::new("s3s-fs");
+    let server = S3sFs::start(&tmp.join("root"), "bams3-key", "bams3-secret");
+    server.create_bucket("signed");
+    let with = |key: &str, secret: &str| {
+        let mut c = bams3();
+        c.arg("--endpoint-url")
+            .arg(server.url())
+            .env("AWS_ACCESS_KEY_ID", key)
+            .env("AWS_SECRET_ACCESS_KEY", secret)
+            .env("AWS_REGION", "us-east-1")
+            .env("AWS_EC2_METADATA_DISABLED", "true")
+            .env("AWS_CONFIG_FILE", tmp.join("no-aws-config"))
+            .env(
+                "AWS_SHARED_CREDENTIALS_FILE",
+                tmp.join("no-aws-credentials"),
+            )
+            .env_remove("AWS_ENDPOINT_URL")
+            .env_remove("AWS_PROFILE")
+            .env("XDG_CACHE_HOME", tmp.join("cache"));
+        c
+    };
+    let good = || with("bams3-key", "bams3-secret");
+    let local = tmp.join("local.bams3");
+    convert(&input(), &local, &[]);
+    let uri = "s3://signed/sample.bams3";
+    ok(good().arg("convert").arg(input()).arg(uri));
+    for args in [
+        vec!["query", "-h"],
+        vec!["stats", "--json"],
+        vec!["validate"],
+    ] {
+        let (cmd, rest) = args.split_first().unwrap();
+        let a = output_of(
+            {
+                let mut c = bams3();
+                c.arg(cmd).arg(&local).args(rest);
+                c
+            },
+            local.to_str().unwrap(),
+        );
+        let b = output_of(
+            {
+                let mut c = good();
+                c.arg(cmd).arg(uri).args(rest);
+                c
+            },
+            uri,
+        );
+        assert!(
+            a == b,
+            "`bams3 {}` differs between local and s3s-fs",
+            args.join(" ")
+        );
+    }
+
+    // Rejected credentials: one line saying what to fix, and a conversion writes nothing.
+    fails_with(
+        with("bams3-key", "wrong-secret").arg("stats").arg(uri),
+        &["rejected the credentials", "SignatureDoesNotMatch"],
+    );
+    fails_with(
+        with("someone-else", "bams3-secret").arg("stats").arg(uri),
+        &["rejected the credentials"],
+    );
+    fails_with(
+        with("bams3-key", "wrong-secret")
+            .arg("convert")
+            .arg(input())
+            .arg("s3://signed/refused.bams3"),
+        &["rejected the credentials"],
+    );
+    assert!(
+        server
+            .keys("signed")
+            .iter()
+            .all(|k| !k.starts_with("refused.bams3")),
+        "{:?}",
+        server.keys("signed")
+    );
+    // Unsigned requests to a private bucket.
+    fails_with(
+        good().arg("--no-sign-request").arg("stats").arg(uri),
+        &["access denied", "signed"],
     );
 }
 

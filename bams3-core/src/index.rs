@@ -1,8 +1,9 @@
 //! `_index/spatial.json`: every chunk, where it is, and what is in it.
 //!
-//! A query reads this once, then fetches only the chunks whose `[first_pos, max_end)` overlaps
-//! the region, and only the byte ranges of the streams it needs (`streams` gives them, so no
-//! extra round trip to read a chunk header is needed).
+//! A query reads the entries of this object near its region (all of it locally; on S3 only the
+//! [`IndexSection`]s that `_metadata.json` locates), then fetches only the chunks whose
+//! `[first_pos, max_end)` overlaps the region, and only the byte ranges of the streams it needs
+//! (`streams` gives them, so no extra round trip to read a chunk header is needed).
 
 use serde::{Deserialize, Serialize};
 

@@ -110,6 +110,99 @@ impl Drop for Moto {
     }
 }
 
+/// The s3s-fs executable made by tests/fetch-data.sh (or `$BAMS3_S3S_FS`).
+pub fn s3s_fs_bin() -> PathBuf {
+    if let Some(p) = std::env::var_os("BAMS3_S3S_FS").filter(|p| !p.is_empty()) {
+        return PathBuf::from(p);
+    }
+    let home = std::env::var_os("HOME").expect("HOME is not set");
+    PathBuf::from(home).join(".cache/bams3/s3s-fs/bin/s3s-fs")
+}
+
+/// An s3s-fs server (a second, independent S3 implementation, which unlike moto checks
+/// request signatures) serving the folders of `root` as buckets; killed on drop.
+pub struct S3sFs {
+    child: Child,
+    pub port: u16,
+    root: PathBuf,
+}
+
+impl S3sFs {
+    /// Starts s3s-fs on a free port, accepting only `access_key`/`secret_key`; panics (fails
+    /// the test) if it does not answer.
+    pub fn start(root: &std::path::Path, access_key: &str, secret_key: &str) -> S3sFs {
+        let bin = s3s_fs_bin();
+        assert!(
+            bin.is_file(),
+            "{} is missing: run tests/fetch-data.sh to install s3s-fs",
+            bin.display()
+        );
+        std::fs::create_dir_all(root).expect("s3s-fs root");
+        let port = free_port();
+        let mut child = Command::new(&bin)
+            .args(["--host", "127.0.0.1", "--port", &port.to_string()])
+            .args(["--access-key", access_key, "--secret-key", secret_key])
+            .arg(root)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start {}: {e}", bin.display()));
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while Instant::now() < deadline {
+            if TcpStream::connect(("127.0.0.1", port)).is_ok() {
+                return S3sFs {
+                    child,
+                    port,
+                    root: root.to_path_buf(),
+                };
+            }
+            if let Ok(Some(status)) = child.try_wait() {
+                panic!("s3s-fs exited at start: {status}");
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let _ = child.kill();
+        let _ = child.wait();
+        panic!("s3s-fs did not start on loopback");
+    }
+
+    /// The endpoint URL.
+    pub fn url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    /// Creates a bucket (a folder of the root, which is all a bucket is to s3s-fs).
+    pub fn create_bucket(&self, bucket: &str) {
+        std::fs::create_dir_all(self.root.join(bucket)).expect("bucket folder");
+    }
+
+    /// The object keys of a bucket, from its folder.
+    pub fn keys(&self, bucket: &str) -> Vec<String> {
+        let base = self.root.join(bucket);
+        let mut out = Vec::new();
+        let mut stack = vec![base.clone()];
+        while let Some(d) = stack.pop() {
+            for e in std::fs::read_dir(&d).into_iter().flatten().flatten() {
+                let p = e.path();
+                if p.is_dir() {
+                    stack.push(p);
+                } else if let Ok(rel) = p.strip_prefix(&base) {
+                    out.push(rel.to_string_lossy().replace('\\', "/"));
+                }
+            }
+        }
+        out.sort();
+        out
+    }
+}
+
+impl Drop for S3sFs {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
 /// One plain HTTP/1.1 request with `Connection: close`; returns status and body.
 pub fn http(port: u16, method: &str, target: &str, body: &[u8]) -> io::Result<(u16, Vec<u8>)> {
     let mut s = TcpStream::connect(("127.0.0.1", port))?;

@@ -39,6 +39,10 @@ impl RecordFilter {
     }
 }
 
+/// Largest span of `_index/spatial.json` one region's sections may ask for (a whole reference
+/// of a million chunks is ~700 MB; sections of a sane table are a few hundred kB).
+const MAX_SECTION_SPAN: u64 = 1 << 30;
+
 /// An open dataset.
 ///
 /// ```no_run
@@ -385,14 +389,21 @@ impl Dataset {
         ) else {
             return Ok(Vec::new());
         };
+        let what = || format!("{}/{}", self.storage.root(), metadata::INDEX_KEY);
+        // A section table from a damaged _metadata.json must not become a huge read.
+        if hi - lo > MAX_SECTION_SPAN {
+            return Err(Error::corrupt(
+                format!("{}/{}", self.storage.root(), metadata::METADATA_KEY),
+                format!("index sections span {} bytes of the index", hi - lo),
+            ));
+        }
         // Sections near one region are neighbours in the object: one GET covers them.
         let bytes = self.storage.get_range(metadata::INDEX_KEY, lo..hi)?;
-        let what = || format!("{}/{}", self.storage.root(), metadata::INDEX_KEY);
         let mut out = Vec::new();
         for s in sections {
             let at = (s.offset - lo) as usize;
             let part = bytes
-                .get(at..at + s.length as usize)
+                .get(at..at.saturating_add(s.length as usize))
                 .ok_or_else(|| Error::corrupt(what(), "short read of an index section"))?;
             let entries = s.parse(part).map_err(|e| Error::corrupt(what(), e))?;
             out.extend(entries.into_iter().filter(|e| keep(e)));

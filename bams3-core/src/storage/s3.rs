@@ -19,7 +19,8 @@ use aws_sdk_s3::Client;
 use super::{check_key, Blob, Storage};
 use crate::{Error, Result};
 
-/// Objects larger than this are uploaded in parts.
+/// Objects larger than this are uploaded in parts, unless `BAMS3_S3_MULTIPART_THRESHOLD`
+/// (bytes) says otherwise; see [`multipart_threshold`].
 const MULTIPART_THRESHOLD: usize = 16 << 20;
 /// Size of each multipart part (S3 requires at least 5 MiB except for the last).
 const PART_SIZE: usize = 8 << 20;
@@ -196,7 +197,7 @@ where
             format!("no such bucket '{bucket}': check the bucket name, the region (AWS_REGION) and the endpoint (--endpoint-url)"),
         ),
         (_, "NoSuchKey") | (Some(404), "" | "NotFound") => Failure::NotFound,
-        (_, "InvalidAccessKeyId" | "SignatureDoesNotMatch" | "InvalidToken" | "ExpiredToken" | "TokenRefreshRequired") => {
+        (_, "InvalidAccessKeyId" | "SignatureDoesNotMatch" | "InvalidToken" | "ExpiredToken" | "TokenRefreshRequired" | "NotSignedUp") => {
             Failure::Permanent(
                 io::ErrorKind::PermissionDenied,
                 format!("the store rejected the credentials ({code_s}): check AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, AWS_PROFILE or refresh the session"),
@@ -580,6 +581,20 @@ impl S3Storage {
     }
 }
 
+/// Size above which an object is uploaded in parts: `BAMS3_S3_MULTIPART_THRESHOLD` (a byte
+/// count) when set, else 16 MiB. Parts stay 8 MiB whatever the threshold (S3 wants at least
+/// 5 MiB but for the last), so a lower threshold makes smaller objects one-part uploads: stores
+/// that cap single PUTs lower, and tests of the multipart path on small datasets, use it.
+fn multipart_threshold() -> usize {
+    static T: OnceLock<usize> = OnceLock::new();
+    *T.get_or_init(|| {
+        std::env::var("BAMS3_S3_MULTIPART_THRESHOLD")
+            .ok()
+            .and_then(|v| v.trim().parse().ok())
+            .unwrap_or(MULTIPART_THRESHOLD)
+    })
+}
+
 /// Uploads one object, in parts when it is large.
 async fn upload(
     client: &Client,
@@ -587,7 +602,7 @@ async fn upload(
     key: &str,
     data: &[u8],
 ) -> std::result::Result<(), Failure> {
-    if data.len() <= MULTIPART_THRESHOLD {
+    if data.len() <= multipart_threshold() {
         return retry(key, || async {
             client
                 .put_object()
