@@ -151,7 +151,7 @@ fn check_chunk(ds: &Dataset, ref_id: i32, entry: &ChunkEntry, report: &mut Repor
             format!("checksum mismatch (index {}, object {crc})", entry.checksum),
         ));
     }
-    let data = ds.read_chunk(entry, Fields::ALL)?;
+    let data = ds.decode_chunk(entry, &bytes, Fields::ALL)?;
     let records = data.records().collect::<Result<Vec<_>>>()?;
     let bad = |d: String| Err(Error::corrupt(&what, d));
     let mut prev = i64::MIN;

@@ -518,6 +518,18 @@ impl Dataset {
             return Ok(data);
         }
         let bytes = self.storage.get(&entry.path)?;
+        self.decode_chunk(entry, &bytes, fields)
+    }
+
+    /// Checks and decodes a chunk object already read whole (by [`crate::validate`], which
+    /// needs its bytes for the object checksum and should not fetch it twice).
+    pub(crate) fn decode_chunk(
+        &self,
+        entry: &ChunkEntry,
+        bytes: &[u8],
+        fields: Fields,
+    ) -> Result<ChunkData> {
+        let what = format!("{}/{}", self.storage.root(), entry.path);
         if bytes.len() as u64 != entry.stored_bytes {
             return Err(Error::corrupt(
                 what,
@@ -528,7 +540,7 @@ impl Dataset {
                 ),
             ));
         }
-        let data = ChunkData::decode(&bytes, fields, &what)?;
+        let data = ChunkData::decode(bytes, fields, &what)?;
         if data.len() as u64 != entry.count {
             return Err(Error::corrupt(what, "record count differs from the index"));
         }
