@@ -62,11 +62,6 @@ pub fn run(a: Args) -> Result<()> {
         require_flags: a.require,
         exclude_flags: a.exclude,
     };
-    let records = if regions.is_empty() {
-        ds.records(filter)
-    } else {
-        ds.query(&regions, filter)
-    };
     if a.header_only {
         let mut out = open_stream(a.output.as_deref())?;
         out.write_all(ds.header().sam_text().as_bytes())?;
@@ -74,16 +69,18 @@ pub fn run(a: Args) -> Result<()> {
         return Ok(());
     }
     if a.count {
-        let mut n = 0u64;
-        for r in records {
-            r?;
-            n += 1;
-        }
+        // Counted from the index and the coverage streams: no record is rebuilt.
+        let n = ds.count(&regions, filter)?;
         let mut out = open_stream(a.output.as_deref())?;
         writeln!(out, "{n}")?;
         out.flush()?;
         return Ok(());
     }
+    let records = if regions.is_empty() {
+        ds.records(filter)
+    } else {
+        ds.query(&regions, filter)
+    };
     let mut sink = if a.bam {
         RecordSink::bam(a.output.as_deref(), ds.header(), a.threads, 6)?
     } else {

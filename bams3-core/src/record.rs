@@ -231,12 +231,7 @@ impl Record {
     /// Exclusive 0-based end used for overlap tests, as htslib's `bam_endpos`: unmapped reads
     /// and alignments that consume no reference cover one base.
     pub fn end(&self) -> i64 {
-        let rlen = if self.flag() & flags::UNMAPPED != 0 {
-            0
-        } else {
-            self.reference_len()
-        };
-        self.pos() as i64 + rlen.max(1)
+        end_pos(self.pos() as i64, self.flag(), self.cigar())
     }
 
     /// Iterates the tags in stored order.
@@ -267,7 +262,27 @@ impl Record {
     }
 }
 
-/// Reference length of a CIGAR given as little-endian `u32` words.
+/// htslib's `bam_endpos` from the fields it needs: `pos` plus the reference length of the
+/// (stored, `u32` LE) `cigar`, at least one base, and one base for an unmapped record.
+///
+/// ```
+/// use bams3_core::record::end_pos;
+/// let cigar: Vec<u8> = [(10u32 << 4), (5 << 4) | 2].iter().flat_map(|w| w.to_le_bytes()).collect();
+/// assert_eq!(end_pos(100, 0, &cigar), 115); // 10M5D
+/// assert_eq!(end_pos(100, 0x4, &cigar), 101); // unmapped
+/// assert_eq!(end_pos(100, 0, &[]), 101);
+/// ```
+pub fn end_pos(pos: i64, flag: u16, cigar: &[u8]) -> i64 {
+    let rlen = if flag & flags::UNMAPPED != 0 {
+        0
+    } else {
+        cigar_reference_len(cigar)
+    };
+    pos + rlen.max(1)
+}
+
+/// Reference length of a CIGAR given as little-endian `u32` words (sum of `M`, `D`, `N`, `=`,
+/// `X`).
 pub fn cigar_reference_len(cigar: &[u8]) -> i64 {
     cigar
         .chunks_exact(4)

@@ -1,6 +1,7 @@
 //! Datasets: writing records into chunks with the commit protocol, reading them back, and
 //! removing them.
 
+mod count;
 mod names;
 mod reader;
 mod remove;

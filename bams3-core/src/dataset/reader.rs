@@ -26,13 +26,18 @@ pub struct RecordFilter {
 impl RecordFilter {
     /// Whether `r` passes.
     pub fn keep(&self, r: &Record) -> bool {
-        r.mapq() >= self.min_mapq
-            && r.flag() & self.require_flags == self.require_flags
-            && r.flag() & self.exclude_flags == 0
+        self.keeps(r.flag(), r.mapq())
+    }
+
+    /// Whether a record with this flag and MAPQ passes.
+    pub fn keeps(&self, flag: u16, mapq: u8) -> bool {
+        mapq >= self.min_mapq
+            && flag & self.require_flags == self.require_flags
+            && flag & self.exclude_flags == 0
     }
 
     /// Whether some record of a chunk with these statistics could pass.
-    fn may_keep(&self, e: &ChunkEntry) -> bool {
+    pub(crate) fn may_keep(&self, e: &ChunkEntry) -> bool {
         e.mapq_max >= self.min_mapq
             && e.flags_any & self.require_flags == self.require_flags
             && e.flags_all & self.exclude_flags == 0

@@ -657,19 +657,35 @@ async fn upload(
         let done = CompletedMultipartUpload::builder()
             .set_parts(Some(parts))
             .build();
-        retry(key, || async {
-            client
-                .complete_multipart_upload()
-                .bucket(bucket)
-                .key(key)
-                .upload_id(&upload_id)
-                .multipart_upload(done.clone())
-                .send()
-                .await
-                .map_err(|e| classify(e, bucket))
+        let mut sent = false;
+        retry(key, || {
+            let again = std::mem::replace(&mut sent, true);
+            let done = done.clone();
+            let upload_id = upload_id.clone();
+            async move {
+                let r = client
+                    .complete_multipart_upload()
+                    .bucket(bucket)
+                    .key(key)
+                    .upload_id(&upload_id)
+                    .multipart_upload(done)
+                    .send()
+                    .await;
+                match r {
+                    Ok(_) => Ok(()),
+                    // The upload is gone after a retry: the earlier attempt completed it and
+                    // only its answer was lost, if the object is there with every byte.
+                    Err(e) if again && e.code() == Some("NoSuchUpload") => {
+                        match client.head_object().bucket(bucket).key(key).send().await {
+                            Ok(h) if h.content_length() == Some(data.len() as i64) => Ok(()),
+                            _ => Err(classify(e, bucket)),
+                        }
+                    }
+                    Err(e) => Err(classify(e, bucket)),
+                }
+            }
         })
         .await
-        .map(|_| ())
     }
     .await;
     if result.is_err() {
