@@ -551,8 +551,18 @@ fn requests_and_bytes_per_query() {
     ok(w.bams3().arg("cache").arg("clear"));
     assert!(!w.tmp.join("cache/bams3/s3-meta").exists());
 
-    // Depth fetches only the coverage streams.
+    // A count of a region holding whole chunks comes from the index: no chunk is fetched.
     ok(w.bams3().arg("query").arg("-c").arg(&remote).arg(&bin));
+    w.proxy.reset_counts();
+    let n = ok(w.bams3().arg("query").arg("-c").arg(&remote).arg(&bin));
+    assert_eq!(n, ok(bams3().arg("query").arg("-c").arg(&local).arg(&bin)));
+    assert!(
+        w.proxy.seen().iter().all(|s| !s.target.contains("/data/")),
+        "query -c fetched chunk data: {:#?}",
+        w.proxy.seen()
+    );
+
+    // Depth fetches only the coverage streams.
     w.proxy.reset_counts();
     ok(w.bams3().arg("query").arg(&remote).arg(&bin));
     let (_, full) = w.gets();
