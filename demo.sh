@@ -3,14 +3,14 @@
 # dataset, look at it, query a region and count its reads, then export it back to
 # BAM. If samtools is installed, the same region is counted with samtools too.
 #
-# Needs only Rust (cargo >= 1.80); installs nothing.
+# Needs only Rust (cargo >= 1.94.1, which the AWS SDK needs); installs nothing.
 set -euo pipefail
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 cd "$root"
 
 if ! command -v cargo >/dev/null 2>&1; then
-    echo "demo.sh: cargo not found: install Rust 1.80 or newer (https://rustup.rs)" >&2
+    echo "demo.sh: cargo not found: install Rust 1.94.1 or newer (https://rustup.rs)" >&2
     exit 1
 fi
 
