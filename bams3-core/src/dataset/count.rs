@@ -11,6 +11,7 @@ use crate::record::end_pos;
 use crate::region::Region;
 use crate::{Record, Result};
 
+use super::reader::in_parallel;
 use super::{Dataset, RecordFilter};
 
 /// A reference (`None`: the unplaced records) and a 0-based half-open span of it (`None`: all).
@@ -63,24 +64,7 @@ impl Dataset {
                 1
             };
             for group in decode.chunks(batch) {
-                let counts: Vec<Result<u64>> = if group.len() == 1 {
-                    vec![self.count_chunk(group[0], span, &filter)]
-                } else {
-                    std::thread::scope(|sc| {
-                        let handles: Vec<_> = group
-                            .iter()
-                            .map(|e| sc.spawn(|| self.count_chunk(e, span, &filter)))
-                            .collect();
-                        handles
-                            .into_iter()
-                            .map(|h| {
-                                h.join().unwrap_or_else(|_| {
-                                    Err(crate::Error::Invalid("count thread panicked".into()))
-                                })
-                            })
-                            .collect()
-                    })
-                };
+                let counts = in_parallel(group, |e| self.count_chunk(e, span, &filter));
                 for c in counts {
                     n += c?;
                 }

@@ -494,18 +494,7 @@ impl Dataset {
                 several => {
                     // Fetched concurrently, then laid out at their offsets in one buffer (the
                     // gaps stay zero and are never decoded).
-                    let parts: Vec<Result<Vec<u8>>> = std::thread::scope(|sc| {
-                        let handles: Vec<_> =
-                            several.iter().map(|r| sc.spawn(move || get(r))).collect();
-                        handles
-                            .into_iter()
-                            .map(|h| {
-                                h.join().unwrap_or_else(|_| {
-                                    Err(Error::Invalid("range fetch thread panicked".into()))
-                                })
-                            })
-                            .collect()
-                    });
+                    let parts = in_parallel(several, get);
                     let mut span = vec![0u8; (hi - lo) as usize];
                     for (r, part) in several.iter().zip(parts) {
                         let part = part?;
@@ -551,6 +540,28 @@ impl Dataset {
         }
         Ok(data)
     }
+}
+
+/// `f` of every item, each on a thread of its own (for a few remote fetches whose round trips
+/// should overlap), in item order. A single item runs on the caller's thread.
+pub(crate) fn in_parallel<T: Sync, R: Send>(
+    items: &[T],
+    f: impl Fn(&T) -> Result<R> + Sync,
+) -> Vec<Result<R>> {
+    if let [one] = items {
+        return vec![f(one)];
+    }
+    std::thread::scope(|sc| {
+        let f = &f;
+        let handles: Vec<_> = items.iter().map(|i| sc.spawn(move || f(i))).collect();
+        handles
+            .into_iter()
+            .map(|h| {
+                h.join()
+                    .unwrap_or_else(|_| Err(Error::Invalid("worker thread panicked".into())))
+            })
+            .collect()
+    })
 }
 
 /// One open chunk in the merge: its remaining records and the next one that passes.
