@@ -20,4 +20,15 @@ echo "tests/run.sh: cargo test took $(($(date +%s) - start)) s (exit $status)" >
 start=$(date +%s)
 make -C "$root/bindings" test || status=$?
 echo "tests/run.sh: C/C++ binding tests took $(($(date +%s) - start)) s (exit $status)" >&2
+
+# The language bindings and the htslib plugin. Each script installs what it needs (apt
+# packages, npm packages) when missing, reuses the release build above, and fails (never
+# skips) when a prerequisite cannot be had.
+for binding in node r htslib; do
+    start=$(date +%s)
+    b_status=0
+    "$root/bindings/$binding/test.sh" || b_status=$?
+    [ "$b_status" -eq 0 ] || status=$b_status
+    echo "tests/run.sh: bindings/$binding tests took $(($(date +%s) - start)) s (exit $b_status)" >&2
+done
 exit "$status"
