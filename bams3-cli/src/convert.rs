@@ -6,6 +6,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use anyhow::{bail, Result};
+use bams3_core::dataset::OpenOptions;
 use bams3_core::dataset::{DatasetWriter, WriteOptions};
 use bams3_core::input::AlignmentInput;
 use bams3_core::metadata::Source;
@@ -41,7 +42,7 @@ pub struct Args {
     quiet: bool,
 }
 
-pub fn run(a: Args) -> Result<()> {
+pub fn run(a: Args, open: &OpenOptions) -> Result<()> {
     let opts = WriteOptions {
         chunk_size: a.chunk_size,
         level: a.level,
@@ -58,8 +59,8 @@ pub fn run(a: Args) -> Result<()> {
     if !storage::is_s3(&a.output) && Path::new(&a.output).exists() {
         return Err(Error::AlreadyExists(a.output).into());
     }
-    let mut input = AlignmentInput::open(&a.input, a.threads)?;
-    let store: Arc<dyn Storage> = Arc::from(storage::open(&a.output)?);
+    let mut input = AlignmentInput::open_with(&a.input, a.threads, &open.store)?;
+    let store: Arc<dyn Storage> = Arc::from(storage::open_with(&a.output, &open.store)?);
     let opts = WriteOptions {
         source: Source {
             file: a.input.clone(),

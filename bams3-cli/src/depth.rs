@@ -1,13 +1,12 @@
 //! `bams3 depth DATASET [REGION...]`: `samtools depth` on a dataset.
 
 use std::io::Write;
-use std::sync::Arc;
 
 use anyhow::{bail, Result};
 use bams3_core::dataset::Dataset;
+use bams3_core::dataset::OpenOptions;
 use bams3_core::depth::{depth, DepthOptions};
 use bams3_core::region::Region;
-use bams3_core::storage;
 
 use crate::output::open_stream;
 use crate::units;
@@ -53,8 +52,8 @@ pub struct Args {
     report: bool,
 }
 
-pub fn run(a: Args) -> Result<()> {
-    let ds = Dataset::open(Arc::from(storage::open(&a.dataset)?))?;
+pub fn run(a: Args, opts: &OpenOptions) -> Result<()> {
+    let ds = Dataset::open_location(&a.dataset, opts)?;
     let opts = DepthOptions {
         exclude_flags: (DepthOptions::default().exclude_flags & !a.include_flags) | a.exclude_flags,
         min_mapq: a.min_mapq,

@@ -1,12 +1,12 @@
 //! `bams3 export DATASET OUT.bam` (alias `to-bam`).
 
 use std::path::Path;
-use std::sync::Arc;
 
 use anyhow::{bail, Context, Result};
+use bams3_core::dataset::OpenOptions;
 use bams3_core::dataset::{Dataset, RecordFilter};
 use bams3_core::region::Region;
-use bams3_core::{storage, Error, Header};
+use bams3_core::{Error, Header};
 
 use crate::output::RecordSink;
 
@@ -33,8 +33,8 @@ pub struct Args {
     force: bool,
 }
 
-pub fn run(a: Args) -> Result<()> {
-    let ds = Dataset::open(Arc::from(storage::open(&a.dataset)?))?;
+pub fn run(a: Args, opts: &OpenOptions) -> Result<()> {
+    let ds = Dataset::open_location(&a.dataset, opts)?;
     let to_stdout = a.output == "-";
     if !to_stdout && !a.force && Path::new(&a.output).exists() {
         return Err(Error::AlreadyExists(a.output).into());

@@ -69,7 +69,7 @@ enum CacheAction {
 fn cache(action: CacheAction) -> anyhow::Result<()> {
     match action {
         CacheAction::Clear => {
-            let freed = bams3_core::storage::s3::clear_cache()?;
+            let freed = bams3_core::storage::clear_cache()?;
             eprintln!("bams3: cache cleared ({freed} bytes freed)");
             Ok(())
         }
@@ -78,20 +78,24 @@ fn cache(action: CacheAction) -> anyhow::Result<()> {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    bams3_core::storage::set_s3_options(bams3_core::storage::S3Options {
-        endpoint_url: cli.endpoint_url,
-        no_sign_request: cli.no_sign_request,
+    // Passed to each command: the library keeps no global options.
+    let opts = bams3_core::dataset::OpenOptions {
+        store: bams3_core::storage::StoreOptions {
+            endpoint_url: cli.endpoint_url,
+            no_sign_request: cli.no_sign_request,
+        },
         cache_chunks: cli.cache_chunks,
-    });
+        cache_dir: None,
+    };
     let result = match cli.command {
-        Command::Convert(a) => convert::run(a),
-        Command::Query(a) => query::run(a),
-        Command::Stats(a) => stats::run(a),
-        Command::Depth(a) => depth::run(a),
-        Command::Export(a) => export::run(a),
-        Command::Validate(a) => validate::run(a),
-        Command::Upgrade(a) => upgrade::run(a),
-        Command::Rm(a) => remove::run(a),
+        Command::Convert(a) => convert::run(a, &opts),
+        Command::Query(a) => query::run(a, &opts),
+        Command::Stats(a) => stats::run(a, &opts),
+        Command::Depth(a) => depth::run(a, &opts),
+        Command::Export(a) => export::run(a, &opts),
+        Command::Validate(a) => validate::run(a, &opts),
+        Command::Upgrade(a) => upgrade::run(a, &opts),
+        Command::Rm(a) => remove::run(a, &opts),
         Command::Cache { action } => cache(action),
     };
     match result {

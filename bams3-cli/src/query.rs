@@ -1,12 +1,11 @@
 //! `bams3 query DATASET [REGION...]`: `samtools view` on a dataset.
 
 use std::io::Write;
-use std::sync::Arc;
 
 use anyhow::Result;
+use bams3_core::dataset::OpenOptions;
 use bams3_core::dataset::{Dataset, RecordFilter};
 use bams3_core::region::Region;
-use bams3_core::storage;
 
 use crate::output::{open_stream, RecordSink};
 use crate::units;
@@ -50,8 +49,8 @@ pub struct Args {
     help: Option<bool>,
 }
 
-pub fn run(a: Args) -> Result<()> {
-    let ds = Dataset::open(Arc::from(storage::open(&a.dataset)?))?;
+pub fn run(a: Args, opts: &OpenOptions) -> Result<()> {
+    let ds = Dataset::open_location(&a.dataset, opts)?;
     let regions = a
         .regions
         .iter()

@@ -4,6 +4,7 @@
 use std::sync::Arc;
 
 use anyhow::Result;
+use bams3_core::dataset::OpenOptions;
 use bams3_core::storage::{self, Storage};
 
 #[derive(clap::Args)]
@@ -15,8 +16,8 @@ pub struct Args {
     force: bool,
 }
 
-pub fn run(a: Args) -> Result<()> {
-    let store: Arc<dyn Storage> = Arc::from(storage::open(&a.dataset)?);
+pub fn run(a: Args, opts: &OpenOptions) -> Result<()> {
+    let store: Arc<dyn Storage> = Arc::from(storage::open_with(&a.dataset, &opts.store)?);
     let n = bams3_core::dataset::remove(store.as_ref(), a.force)?;
     if !storage::is_s3(&a.dataset) {
         // Its objects are gone and emptied folders with them; the root folder was the

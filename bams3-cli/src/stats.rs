@@ -1,10 +1,8 @@
 //! `bams3 stats DATASET`: answered from the metadata and index, no chunk is read.
 
-use std::sync::Arc;
-
 use anyhow::Result;
 use bams3_core::dataset::Dataset;
-use bams3_core::storage;
+use bams3_core::dataset::OpenOptions;
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -15,8 +13,8 @@ pub struct Args {
     json: bool,
 }
 
-pub fn run(a: Args) -> Result<()> {
-    let ds = Dataset::open(Arc::from(storage::open(&a.dataset)?))?;
+pub fn run(a: Args, opts: &OpenOptions) -> Result<()> {
+    let ds = Dataset::open_location(&a.dataset, opts)?;
     let m = ds.metadata();
     let s = &m.statistics;
     let index = ds.index()?;

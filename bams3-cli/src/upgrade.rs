@@ -4,6 +4,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use anyhow::Result;
+use bams3_core::dataset::OpenOptions;
 use bams3_core::dataset::{Dataset, DatasetWriter, RecordFilter, WriteOptions};
 use bams3_core::metadata::Source;
 use bams3_core::storage::{self, Storage};
@@ -28,8 +29,8 @@ pub struct Args {
     threads: usize,
 }
 
-pub fn run(a: Args) -> Result<()> {
-    let ds = Dataset::open(Arc::from(storage::open(&a.input)?))?;
+pub fn run(a: Args, open: &OpenOptions) -> Result<()> {
+    let ds = Dataset::open_location(&a.input, open)?;
     if !storage::is_s3(&a.output) && Path::new(&a.output).exists() {
         return Err(Error::AlreadyExists(a.output).into());
     }
@@ -43,7 +44,7 @@ pub fn run(a: Args) -> Result<()> {
         },
         ..WriteOptions::default()
     };
-    let store: Arc<dyn Storage> = Arc::from(storage::open(&a.output)?);
+    let store: Arc<dyn Storage> = Arc::from(storage::open_with(&a.output, &open.store)?);
     let mut writer = DatasetWriter::create(store, ds.header().clone(), opts)?;
     let copied = (|| -> bams3_core::Result<()> {
         for r in ds.records(RecordFilter::default()) {

@@ -1,10 +1,8 @@
 //! `bams3 validate DATASET`: read every chunk and check it against the index.
 
-use std::sync::Arc;
-
 use anyhow::Result;
 use bams3_core::dataset::Dataset;
-use bams3_core::storage;
+use bams3_core::dataset::OpenOptions;
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -12,8 +10,8 @@ pub struct Args {
     dataset: String,
 }
 
-pub fn run(a: Args) -> Result<()> {
-    let ds = Dataset::open(Arc::from(storage::open(&a.dataset)?))?;
+pub fn run(a: Args, opts: &OpenOptions) -> Result<()> {
+    let ds = Dataset::open_location(&a.dataset, opts)?;
     let report = bams3_core::validate::validate(&ds)?;
     println!(
         "{}: OK ({} chunks, {} records, {} bytes checked)",

@@ -16,6 +16,7 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 /// assert!(e.to_string().contains("checksum mismatch"));
 /// ```
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum Error {
     /// An I/O error on a named object or file.
     #[error("{path}: {source}")]
@@ -57,6 +58,10 @@ pub enum Error {
     /// The operation was cancelled (Ctrl+C).
     #[error("cancelled")]
     Cancelled,
+    /// A fault of the library itself (a worker thread that died, a poisoned lock), not of the
+    /// input or the caller: worth a bug report.
+    #[error("internal error: {0}")]
+    Internal(String),
 }
 
 impl Error {

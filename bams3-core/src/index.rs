@@ -292,8 +292,72 @@ pub struct ChunkEntry {
     pub stored_bytes: u64,
     /// `crc32:` and the CRC-32 of the whole object, 8 lower-case hex digits.
     pub checksum: String,
-    /// Per stream, in stream-id order: `[offset, stored_len, raw_len, crc32]`.
-    pub streams: Vec<[u64; 4]>,
+    /// Per stream, in stream-id order: where it lies in the object and how it is encoded.
+    pub streams: Vec<StreamEntry>,
+}
+
+/// One stream of a chunk as the index records it, so a reader can fetch and decode it without
+/// the chunk header: in JSON `[offset, stored_len, raw_len, crc32, codec]`. Indexes written
+/// before v0.3.1 have no `codec` (four numbers); it is then what those writers always used:
+/// raw for empty streams, rANS order-1 for qualities, zstd otherwise.
+///
+/// ```
+/// use bams3_core::index::StreamEntry;
+/// let s: StreamEntry = serde_json::from_str("[48,10,12,3735928559,1]").unwrap();
+/// assert_eq!((s.offset, s.codec), (48, Some(1)));
+/// let old: StreamEntry = serde_json::from_str("[48,10,12,3735928559]").unwrap();
+/// assert_eq!(old.codec, None);
+/// assert_eq!(serde_json::to_string(&s).unwrap(), "[48,10,12,3735928559,1]");
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "Vec<u64>", into = "Vec<u64>")]
+pub struct StreamEntry {
+    /// Byte offset of the stream in the chunk object.
+    pub offset: u64,
+    /// Stored (encoded) length.
+    pub stored_len: u64,
+    /// Decoded length.
+    pub raw_len: u64,
+    /// CRC-32 (IEEE) of the stored bytes.
+    pub crc32: u32,
+    /// The codec (`chunk::CODEC_*`), when the index records it.
+    pub codec: Option<u8>,
+}
+
+impl TryFrom<Vec<u64>> for StreamEntry {
+    type Error = String;
+    fn try_from(v: Vec<u64>) -> std::result::Result<Self, String> {
+        let codec = match v.get(4) {
+            None => None,
+            Some(&c) => {
+                Some(u8::try_from(c).map_err(|_| format!("stream codec {c} out of range"))?)
+            }
+        };
+        match v.as_slice() {
+            [offset, stored_len, raw_len, crc32] | [offset, stored_len, raw_len, crc32, _] => {
+                Ok(StreamEntry {
+                    offset: *offset,
+                    stored_len: *stored_len,
+                    raw_len: *raw_len,
+                    crc32: u32::try_from(*crc32)
+                        .map_err(|_| format!("stream CRC {crc32} out of range"))?,
+                    codec,
+                })
+            }
+            _ => Err(format!(
+                "a stream entry has 4 or 5 numbers, not {}",
+                v.len()
+            )),
+        }
+    }
+}
+
+impl From<StreamEntry> for Vec<u64> {
+    fn from(s: StreamEntry) -> Self {
+        let mut v = vec![s.offset, s.stored_len, s.raw_len, s.crc32 as u64];
+        v.extend(s.codec.map(u64::from));
+        v
+    }
 }
 
 impl ChunkEntry {
@@ -327,7 +391,13 @@ impl ChunkEntry {
             checksum: format!("crc32:{:08x}", crc32fast::hash(bytes)),
             streams: streams
                 .iter()
-                .map(|s| [s.offset, s.stored_len, s.raw_len, s.crc32 as u64])
+                .map(|s| StreamEntry {
+                    offset: s.offset,
+                    stored_len: s.stored_len,
+                    raw_len: s.raw_len,
+                    crc32: s.crc32,
+                    codec: Some(s.codec),
+                })
                 .collect(),
         }
     }
@@ -337,22 +407,23 @@ impl ChunkEntry {
         self.count > 0 && self.first_pos < end && self.max_end > beg
     }
 
-    /// The stream table as [`StreamInfo`]s (stream `i` is id `i`; empty streams are raw).
+    /// The stream table as [`StreamInfo`]s (stream `i` is id `i`), with the recorded codec,
+    /// or for indexes that predate it the one their writers used.
     pub fn stream_infos(&self) -> Vec<StreamInfo> {
         self.streams
             .iter()
             .enumerate()
             .map(|(i, s)| StreamInfo {
                 id: i as u8,
-                codec: match (s[1], i) {
+                codec: s.codec.unwrap_or(match (s.stored_len, i) {
                     (0, _) => CODEC_RAW,
                     (_, i) if i == StreamId::Qual as usize => CODEC_RANS1,
                     _ => CODEC_ZSTD,
-                },
-                crc32: s[3] as u32,
-                offset: s[0],
-                stored_len: s[1],
-                raw_len: s[2],
+                }),
+                crc32: s.crc32,
+                offset: s.offset,
+                stored_len: s.stored_len,
+                raw_len: s.raw_len,
             })
             .collect()
     }
@@ -383,7 +454,10 @@ mod tests {
             raw_bytes: 1200,
             stored_bytes: 400,
             checksum: "crc32:0badf00d".into(),
-            streams: vec![[48, 10, 12, 0xdead_beef], [58, 0, 0, 0]],
+            streams: vec![
+                serde_json::from_str("[48,10,12,3735928559,1]").unwrap(),
+                serde_json::from_str("[58,0,0,0]").unwrap(),
+            ],
         }
     }
 

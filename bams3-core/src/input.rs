@@ -97,14 +97,23 @@ fn sniff(mut r: Box<dyn Read + Send>, n: usize, what: &str) -> Result<(Vec<u8>, 
 
 impl AlignmentInput {
     /// Opens `path` (`-` for standard input, `s3://bucket/key` for an S3 object) and reads its
-    /// header. BAM is recognised by the
-    /// gzip magic followed by `BAM\1`; anything else must be SAM text.
+    /// header. BAM is recognised by the gzip magic followed by `BAM\1`; anything else must be
+    /// SAM text, plain, BGZF-compressed or gzip-compressed.
     pub fn open(path: &str, threads: usize) -> Result<AlignmentInput> {
+        Self::open_with(path, threads, &crate::storage::StoreOptions::default())
+    }
+
+    /// [`AlignmentInput::open`], reaching an `s3://` input as `store` says.
+    pub fn open_with(
+        path: &str,
+        threads: usize,
+        store: &crate::storage::StoreOptions,
+    ) -> Result<AlignmentInput> {
         let raw: Box<dyn Read + Send> = if path == "-" {
             Box::new(io::stdin())
         } else if crate::storage::is_s3(path) {
             // Streamed, never downloaded whole: the GET body feeds the decoder as it arrives.
-            crate::storage::s3::open_reader(path)?
+            crate::storage::open_object(path, store)?
         } else {
             let f = File::open(path).map_err(|e| Error::io(path, e))?;
             if f.metadata().map(|m| m.is_dir()).unwrap_or(false) {
@@ -122,6 +131,30 @@ impl AlignmentInput {
         let (head, stream) = sniff(raw, 4096, what)?;
         if head.is_empty() {
             return Err(Error::corrupt(what, "empty input"));
+        }
+        if head.starts_with(&[0x1f, 0x8b]) && !is_bgzf(&head) {
+            // Plain gzip (`gzip file.sam`): one stream (or several members) without BGZF's
+            // blocks; its own CRC and length trailer catch a cut-short file.
+            let decoded: Box<dyn Read + Send> = Box::new(flate2::read::MultiGzDecoder::new(stream));
+            let (magic, decoded) = sniff(decoded, 4, what).map_err(|e| match e {
+                Error::Io { source, .. } => {
+                    Error::corrupt(what, format!("bad gzip data: {source}"))
+                }
+                e => e,
+            })?;
+            if magic.is_empty() {
+                return Err(Error::corrupt(what, "truncated gzip data"));
+            }
+            if magic == bam::MAGIC {
+                let reader = bam::Reader::new(Box::new(decoded) as Box<dyn Read + Send>, what)?;
+                return Ok(AlignmentInput {
+                    format: Format::Bam,
+                    inner: Inner::Bam(reader),
+                    what: what.to_string(),
+                    tail: None,
+                });
+            }
+            return Self::sam(Box::new(BufReader::new(decoded)), what, None);
         }
         if head.starts_with(&[0x1f, 0x8b]) {
             let tail = Arc::new(Mutex::new(Tail::default()));
@@ -213,6 +246,12 @@ impl AlignmentInput {
     }
 }
 
+/// Whether a gzip member header is BGZF's: the FEXTRA flag and a `BC` subfield first (SAM
+/// spec 4.1). Plain gzip has neither.
+fn is_bgzf(head: &[u8]) -> bool {
+    head.len() >= 18 && head[3] & 4 != 0 && head[12] == b'B' && head[13] == b'C'
+}
+
 /// Whether the start of an input holds control bytes SAM text never has.
 fn is_binary(head: &[u8]) -> bool {
     head.iter()
@@ -225,5 +264,56 @@ fn name_input(what: &str, e: Error) -> Error {
         Error::Corrupt { what: w, detail } => Error::corrupt(what, format!("{w}: {detail}")),
         Error::Io { source, .. } => Error::io(what, source),
         e => e,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+
+    const SAM: &str = "@HD\tVN:1.6\tSO:coordinate\n@SQ\tSN:c1\tLN:100\n\
+        r1\t0\tc1\t10\t60\t4M\t*\t0\t0\tACGT\tIIII\n\
+        r2\t16\tc1\t20\t60\t4M\t*\t0\t0\tTTTT\t*\n";
+
+    fn gzip(data: &[u8]) -> Vec<u8> {
+        let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+        e.write_all(data).unwrap();
+        e.finish().unwrap()
+    }
+
+    fn names(mut input: AlignmentInput) -> Result<Vec<String>> {
+        let mut out = Vec::new();
+        while let Some(r) = input.read_record()? {
+            out.push(String::from_utf8_lossy(r.name()).into_owned());
+        }
+        Ok(out)
+    }
+
+    #[test]
+    fn plain_gzip_sam_reads_like_plain_sam() {
+        let plain =
+            AlignmentInput::from_reader(Box::new(io::Cursor::new(SAM)), "plain", 1).unwrap();
+        let want = names(plain).unwrap();
+        assert_eq!(want, ["r1", "r2"]);
+        // Two members, as `cat a.gz b.gz` gives: both are read.
+        let (a, b) = SAM.split_at(SAM.find("r2").unwrap());
+        let mut two = gzip(a.as_bytes());
+        two.extend(gzip(b.as_bytes()));
+        for (bytes, what) in [(gzip(SAM.as_bytes()), "one member"), (two, "two members")] {
+            let input =
+                AlignmentInput::from_reader(Box::new(io::Cursor::new(bytes)), what, 2).unwrap();
+            assert_eq!(input.format(), Format::Sam, "{what}");
+            assert_eq!(names(input).unwrap(), want, "{what}");
+        }
+    }
+
+    #[test]
+    fn cut_short_gzip_is_an_error() {
+        let mut bytes = gzip(SAM.as_bytes());
+        bytes.truncate(bytes.len() - 12);
+        let r = AlignmentInput::from_reader(Box::new(io::Cursor::new(bytes)), "cut.sam.gz", 1)
+            .and_then(names);
+        assert!(r.is_err(), "a truncated gzip file must not convert: {r:?}");
     }
 }

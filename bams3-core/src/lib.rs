@@ -6,6 +6,7 @@
 //!
 //! This crate holds the format (see `docs/FORMAT.md`), the storage abstraction, BAM/SAM
 //! conversion in both directions, region queries, statistics and validation.
+#![warn(missing_docs)]
 
 pub mod bam;
 pub mod chunk;

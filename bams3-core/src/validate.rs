@@ -1,6 +1,6 @@
 //! Full consistency check of a dataset: every chunk's checksum, contents and index entry.
 
-use crate::chunk::{ChunkStats, Fields};
+use crate::chunk::{ChunkHeader, ChunkStats, Fields};
 use crate::dataset::Dataset;
 use crate::index::ChunkEntry;
 use crate::{Error, Result};
@@ -154,6 +154,29 @@ fn check_chunk(ds: &Dataset, ref_id: i32, entry: &ChunkEntry, report: &mut Repor
     let data = ds.decode_chunk(entry, &bytes, Fields::ALL)?;
     let records = data.records().collect::<Result<Vec<_>>>()?;
     let bad = |d: String| Err(Error::corrupt(&what, d));
+    // Reads locate and decode streams through the index's copy of the stream table, never the
+    // chunk header: the two must agree, codec included where the index records it.
+    if !entry.streams.is_empty() {
+        let header = ChunkHeader::read(&bytes, &what)?;
+        let recorded = entry.stream_infos();
+        let agree = header.streams.len() == recorded.len()
+            && header
+                .streams
+                .iter()
+                .zip(&recorded)
+                .zip(&entry.streams)
+                .all(|((h, r), s)| {
+                    h.id == r.id
+                        && h.offset == r.offset
+                        && h.stored_len == r.stored_len
+                        && h.raw_len == r.raw_len
+                        && h.crc32 == r.crc32
+                        && s.codec.is_none_or(|c| c == h.codec)
+                });
+        if !agree {
+            return bad("the index's stream table differs from the chunk header".into());
+        }
+    }
     let mut prev = i64::MIN;
     for (i, r) in records.iter().enumerate() {
         let pos = r.pos() as i64;

@@ -35,15 +35,21 @@ pub const BAMS3_ERR_MISUSE: c_int = -10;
 pub const BAMS3_ERR_PANIC: c_int = -11;
 /// The operation was cancelled.
 pub const BAMS3_ERR_CANCELLED: c_int = -12;
+/// A fault inside the library (a worker thread died, a lock was poisoned): not the caller's
+/// input. Free the handle involved; worth a bug report.
+pub const BAMS3_ERR_INTERNAL: c_int = -13;
 
 /// A failure on its way to the C caller: a status code and the message for `bams3_last_error`.
 #[derive(Debug)]
 pub struct Failure {
+    /// The status code returned to the caller.
     pub code: c_int,
+    /// The one-line message `bams3_last_error` gives.
     pub message: String,
 }
 
 impl Failure {
+    /// A failure with `code` and `message`.
     pub fn new(code: c_int, message: impl Into<String>) -> Self {
         Failure {
             code,
@@ -51,10 +57,12 @@ impl Failure {
         }
     }
 
+    /// `BAMS3_ERR_NULL`: the argument `what` was NULL.
     pub fn null(what: &str) -> Self {
         Failure::new(BAMS3_ERR_NULL, format!("{what} is NULL"))
     }
 
+    /// `BAMS3_ERR_MISUSE`: the call is not allowed in the handle's state.
     pub fn misuse(message: impl Into<String>) -> Self {
         Failure::new(BAMS3_ERR_MISUSE, message)
     }
@@ -71,6 +79,8 @@ impl From<Error> for Failure {
             Error::Region { .. } => BAMS3_ERR_REGION,
             Error::Invalid(_) => BAMS3_ERR_INVALID,
             Error::Cancelled => BAMS3_ERR_CANCELLED,
+            // Internal faults, and variants added after this ABI was defined.
+            _ => BAMS3_ERR_INTERNAL,
         };
         Failure::new(code, e.to_string())
     }
@@ -109,6 +119,7 @@ pub extern "C" fn bams3_strerror(code: c_int) -> *const c_char {
     strerror(code).as_ptr()
 }
 
+/// The text of `bams3_strerror`, for Rust callers (tests) too.
 pub fn strerror(code: c_int) -> &'static CStr {
     match code {
         BAMS3_OK => c"success",
@@ -124,6 +135,7 @@ pub fn strerror(code: c_int) -> &'static CStr {
         BAMS3_ERR_MISUSE => c"invalid call for the handle's state",
         BAMS3_ERR_PANIC => c"internal error (panic)",
         BAMS3_ERR_CANCELLED => c"cancelled",
+        BAMS3_ERR_INTERNAL => c"internal error",
         _ => c"unknown error",
     }
 }

@@ -8,6 +8,7 @@
 //! test fails when the committed header is stale (`BAMS3_BLESS=1 cargo test -p bams3-ffi`
 //! regenerates it). See `docs/C_API.md`.
 #![allow(non_camel_case_types)]
+#![warn(missing_docs)]
 
 pub mod error;
 pub mod panic;

@@ -5,7 +5,6 @@ use std::sync::Arc;
 
 use bams3_core::dataset::{Dataset, RecordFilter};
 use bams3_core::region::Region;
-use bams3_core::storage;
 
 use crate::error::{Failure, FfiResult, BAMS3_ERR_INVALID};
 use crate::panic::{c_str, guard, handle, out_param};
@@ -58,7 +57,7 @@ pub unsafe extern "C" fn bams3_reader_open(
     guard(|| {
         let out = out_param(out, "out")?;
         let location = c_str(location, "location")?;
-        let ds = Dataset::open(Arc::from(storage::open(location)?))?;
+        let ds = Dataset::open_location(location, &bams3_core::dataset::OpenOptions::default())?;
         let header_text = to_cstring(&ds.header().sam_text(), "the header")?;
         let ref_names = ds
             .header()

@@ -97,7 +97,8 @@ enum State {
 /// A dataset being written. Opaque: create with `bams3_writer_open`, release with
 /// `bams3_writer_free`.
 pub struct bams3_writer {
-    header: Header,
+    /// The header's reference names, hashed once: `add_sam` looks one up per record.
+    names: sam::ReferenceNames,
     state: Mutex<State>,
 }
 
@@ -158,12 +159,13 @@ pub unsafe extern "C" fn bams3_writer_open(
             None => bams3_writer_options::defaults().to_core()?,
         };
         let header = Header::from_sam_text(text)?;
+        let names = sam::ReferenceNames::new(&header)?;
         let store: Arc<dyn Storage> = Arc::from(storage::open(location)?);
         let mut opts = opts;
         opts.source.file = location.to_string();
-        let w = DatasetWriter::create(store, header.clone(), opts)?;
+        let w = DatasetWriter::create(store, header, opts)?;
         let handle = Box::new(bams3_writer {
-            header,
+            names,
             state: Mutex::new(State::Open(Box::new(w))),
         });
         out.write(Box::into_raw(handle));
@@ -197,7 +199,7 @@ pub unsafe extern "C" fn bams3_writer_add_sam(
             bytes = b.strip_suffix(b"\r").unwrap_or(b);
         }
         let text = utf8(bytes, "SAM line")?;
-        let record = sam::parse_record(text.as_bytes(), &w.header)?;
+        let record = sam::parse_record_with(text.as_bytes(), &w.names)?;
         w.push(record)
     })
 }

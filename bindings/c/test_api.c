@@ -101,7 +101,7 @@ static void test_version(void) {
     int codes[] = {BAMS3_OK,           BAMS3_ERR_NULL,    BAMS3_ERR_INVALID, BAMS3_ERR_UTF8,
                    BAMS3_ERR_NOT_FOUND, BAMS3_ERR_EXISTS, BAMS3_ERR_INCOMPLETE,
                    BAMS3_ERR_CORRUPT,   BAMS3_ERR_IO,      BAMS3_ERR_REGION, BAMS3_ERR_MISUSE,
-                   BAMS3_ERR_PANIC,     BAMS3_ERR_CANCELLED};
+                   BAMS3_ERR_PANIC,     BAMS3_ERR_CANCELLED, BAMS3_ERR_INTERNAL};
     for (size_t i = 0; i < sizeof codes / sizeof codes[0]; i++) {
         CHECK(bams3_strerror(codes[i]) != NULL && bams3_strerror(codes[i])[0] != '\0');
         for (size_t j = 0; j < i; j++)

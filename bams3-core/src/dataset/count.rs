@@ -11,14 +11,11 @@ use crate::record::end_pos;
 use crate::region::Region;
 use crate::{Record, Result};
 
-use super::reader::in_parallel;
+use super::fetch::in_parallel;
 use super::{Dataset, RecordFilter};
 
 /// A reference (`None`: the unplaced records) and a 0-based half-open span of it (`None`: all).
 type Scope = (Option<usize>, Option<(i64, i64)>);
-
-/// Chunks decoded at once from remote storage, so their round trips overlap.
-const REMOTE_PARALLEL: usize = 4;
 
 impl Dataset {
     /// How many records [`Dataset::query`] (or, without regions, [`Dataset::records`]) would
@@ -51,19 +48,19 @@ impl Dataset {
         for (ref_id, span) in scopes {
             let chunks = self.chunks(ref_id, span)?;
             let mut decode = Vec::new();
-            for e in chunks.iter().filter(|e| e.count > 0 && filter.may_keep(e)) {
-                if self.all_pass(e, span, &filter) {
+            for e in chunks.iter().filter(|e| e.count > 0) {
+                let proven = self.proven(e);
+                if proven.is_some_and(|p| !p.may_keep(&filter)) {
+                    continue;
+                }
+                if proven.is_some_and(|p| p.all_pass(span, &filter)) {
                     n += e.count;
                 } else {
                     decode.push(e);
                 }
             }
-            let batch = if self.storage().is_remote() {
-                REMOTE_PARALLEL
-            } else {
-                1
-            };
-            for group in decode.chunks(batch) {
+            // As many at once as the store wants in flight (S3: round trips overlap).
+            for group in decode.chunks(self.storage().read_ahead().max(1)) {
                 let counts = in_parallel(group, |e| self.count_chunk(e, span, &filter));
                 for c in counts {
                     n += c?;
@@ -71,18 +68,6 @@ impl Dataset {
             }
         }
         Ok(n)
-    }
-
-    /// Whether the index proves that every record of `e` is in `span` and passes `filter`
-    /// (never for upstream datasets, whose index statistics are placeholders).
-    fn all_pass(&self, e: &ChunkEntry, span: Option<(i64, i64)>, filter: &RecordFilter) -> bool {
-        // Starts in [beg, end) imply overlap: a record ends at least one base after its start.
-        let inside = span.is_none_or(|(beg, end)| e.first_pos >= beg && e.last_pos < end);
-        !self.is_legacy()
-            && inside
-            && e.mapq_min >= filter.min_mapq
-            && e.flags_all & filter.require_flags == filter.require_flags
-            && e.flags_any & filter.exclude_flags == 0
     }
 
     /// The records of one chunk in `span` that pass `filter`, from its coverage streams.

@@ -1,13 +1,25 @@
 //! Datasets: writing records into chunks with the commit protocol, reading them back, and
 //! removing them.
+//!
+//! One concept a module: [`open`](Dataset::open) (metadata, header, index and its sections),
+//! `filter` (which records a read keeps), `fetch` (one chunk's streams), `query` (the merge of
+//! chunk parts in coordinate order), `count` (`query -c` without rebuilding records),
+//! `summary` (`stats`), `writer` (records in, committed dataset out), `remove`, `names`.
 
 mod count;
+mod fetch;
+mod filter;
+mod legacy_source;
 mod names;
-mod reader;
+mod open;
+mod query;
 mod remove;
+mod summary;
 mod writer;
 
+pub use filter::RecordFilter;
 pub use names::{chunk_key, escape_reference};
-pub use reader::{Dataset, Query, RecordFilter};
+pub use open::{Dataset, OpenOptions};
+pub use query::Query;
 pub use remove::remove;
 pub use writer::{DatasetWriter, WriteOptions, WriteSummary};

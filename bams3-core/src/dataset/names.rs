@@ -5,8 +5,10 @@
 //! escaped: they come from the input file, and a name like `../../x` must never make a path.
 
 /// Escapes a reference name into one safe path or key segment: bytes outside
-/// `[A-Za-z0-9._-]` become `%XX`, as does a leading `.` (so `.` and `..` cannot occur), and the
-/// result never equals `unmapped.chunk`, the unplaced-reads object beside the reference folders.
+/// `[A-Za-z0-9._-]` become `%XX`, as does a leading `.` (so `.` and `..` cannot occur), and a
+/// name of the form `unmapped*.chunk` gets a `%00` prefix, so that no reference folder is
+/// named like one of the unplaced-reads objects beside them (`data/unmapped.chunk`,
+/// `data/unmapped.p1.chunk`, ...).
 ///
 /// ```
 /// use bams3_core::dataset::escape_reference;
@@ -14,6 +16,8 @@
 /// assert_eq!(escape_reference("GL000192.1"), "GL000192.1");
 /// assert_eq!(escape_reference("../../x"), "%2E.%2F..%2Fx");
 /// assert_eq!(escape_reference("HLA-A*01:01"), "HLA-A%2A01%3A01");
+/// assert_eq!(escape_reference("unmapped.p1.chunk"), "%00unmapped.p1.chunk");
+/// assert_eq!(escape_reference("unmapped"), "unmapped");
 /// ```
 pub fn escape_reference(name: &str) -> String {
     let mut out = String::with_capacity(name.len());
@@ -25,7 +29,8 @@ pub fn escape_reference(name: &str) -> String {
             out.push_str(&format!("%{b:02X}"));
         }
     }
-    if out.is_empty() || out == "unmapped.chunk" {
+    // `%` never survives escaping, so the prefixed form cannot collide with another name.
+    if out.is_empty() || (out.starts_with("unmapped") && out.ends_with(".chunk")) {
         out.insert_str(0, "%00");
     }
     out
@@ -51,5 +56,28 @@ pub fn chunk_key(reference: Option<&str>, start: i64, end: i64, part: u32) -> St
             escape_reference(name)
         ),
         None => format!("data/unmapped{suffix}.chunk"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn no_reference_folder_is_named_like_an_unplaced_part() {
+        for part in 0..4 {
+            let unplaced = chunk_key(None, 0, 0, part);
+            let folder = unplaced.trim_start_matches("data/");
+            let key = chunk_key(Some(folder), 0, 1 << 20, 0);
+            assert!(
+                !key.starts_with(&format!("{unplaced}/")),
+                "{key} would sit under the unplaced object {unplaced}"
+            );
+        }
+        // Distinct names stay distinct.
+        assert_ne!(
+            escape_reference("%00unmapped.chunk"),
+            escape_reference("unmapped.chunk")
+        );
     }
 }

@@ -114,6 +114,31 @@ mod tests {
         assert!(matches!(remove(&s, false), Err(Error::NotFound(_))));
     }
 
+    #[cfg(unix)]
+    #[test]
+    fn a_link_inside_the_dataset_stops_it_before_any_delete() {
+        let d = dir("link");
+        let outside = dir("link-outside");
+        std::fs::create_dir_all(outside.join("keep")).unwrap();
+        std::fs::write(outside.join("keep/precious.chunk"), b"not yours").unwrap();
+        let s = LocalStorage::new(&d);
+        s.put("data/chr2/000000000-001048576.chunk", b"x").unwrap();
+        std::os::unix::fs::symlink(&outside, d.join("data/chr1")).unwrap();
+        for force in [false, true] {
+            let e = remove(&s, force).unwrap_err().to_string();
+            assert!(e.contains("symbolic link"), "{e}");
+        }
+        assert!(outside.join("keep/precious.chunk").exists());
+        assert!(d.join("data/chr2/000000000-001048576.chunk").exists());
+        // Nor can a write or a delete go through the link.
+        assert!(s.put("data/chr1/keep/new.chunk", b"x").is_err());
+        assert!(s.delete("data/chr1/keep/precious.chunk").is_err());
+        assert!(outside.join("keep/precious.chunk").exists());
+        assert!(!outside.join("keep/new.chunk").exists());
+        std::fs::remove_dir_all(&d).unwrap();
+        std::fs::remove_dir_all(&outside).unwrap();
+    }
+
     #[test]
     fn dataset_keys() {
         for k in [

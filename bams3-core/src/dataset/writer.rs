@@ -7,8 +7,8 @@
 //! back the reader instead of growing memory. Each part is sorted by position before encoding;
 //! parts of one bin may then overlap, and readers merge them.
 //!
-//! Commit protocol: chunks, then `_header.json`, then `_index/spatial.json`, then
-//! `_metadata.json` last. Without `_metadata.json` a dataset is incomplete, and every reader
+//! Commit protocol: chunks, then `_header.json`, then `_index/spatial.json`, a
+//! [`crate::storage::Storage::flush`] barrier, then `_metadata.json` last. Without `_metadata.json` a dataset is incomplete, and every reader
 //! says so.
 
 use std::collections::BTreeMap;
@@ -308,7 +308,7 @@ impl DatasetWriter {
         if !matches!(sent, Some(Ok(()))) {
             // A worker died; its error is waiting in the results.
             self.collect_results(true)?;
-            return Err(Error::Invalid("chunk writer stopped".into()));
+            return Err(Error::Internal("chunk writer stopped".into()));
         }
         Ok(())
     }
@@ -399,8 +399,12 @@ impl DatasetWriter {
         header.push(b'\n');
         self.storage.put(metadata::HEADER_KEY, &header)?;
         self.storage.put(metadata::INDEX_KEY, &index_json)?;
+        // The commit: `_metadata.json` claims every object above exists, so it is written only
+        // once the store confirms them all, and the conversion succeeds only once it is stored.
+        self.storage.flush()?;
         self.storage
             .put(metadata::METADATA_KEY, &metadata.to_json())?;
+        self.storage.flush()?;
         Ok(WriteSummary {
             metadata,
             stored_bytes,

@@ -27,8 +27,8 @@ mod parse;
 mod reader;
 
 pub use format::format_record;
-pub use parse::parse_record;
-pub use reader::Reader;
+pub use parse::{parse_record, parse_record_with};
+pub use reader::{Reader, ReferenceNames};
 
 /// BAM 4-bit base codes, indexed by code (`=ACMGRSVTWYHKDBN`).
 const NT16: &[u8; 16] = b"=ACMGRSVTWYHKDBN";

@@ -46,12 +46,29 @@ const OP_REF_SKIP: u32 = 3;
 /// let err = sam::parse_record(b"r1\t0\tchr9\t100\t60\t4M\t*\t0\t0\tACGT\t*", &header);
 /// assert!(err.unwrap_err().to_string().contains("chr9"));
 /// ```
+///
+/// Each call looks the reference names up in `header`; a caller parsing many lines should
+/// build [`super::ReferenceNames`] once and use [`parse_record_with`].
 pub fn parse_record(line: &[u8], header: &Header) -> Result<Record> {
     let lookup = |name: &[u8]| {
         std::str::from_utf8(name)
             .ok()
             .and_then(|n| header.reference_index(n))
     };
+    parse_line(line, &lookup).map_err(|detail| Error::corrupt("SAM record", detail))
+}
+
+/// [`parse_record`] with the reference names already hashed: one lookup per record.
+///
+/// ```
+/// use bams3_core::{sam, Header};
+/// let header = Header::from_sam_text("@SQ\tSN:chr1\tLN:1000\n").unwrap();
+/// let names = sam::ReferenceNames::new(&header).unwrap();
+/// let rec = sam::parse_record_with(b"r1\t0\tchr1\t100\t60\t4M\t*\t0\t0\tACGT\t*", &names).unwrap();
+/// assert_eq!(rec.ref_id(), 0);
+/// ```
+pub fn parse_record_with(line: &[u8], names: &super::ReferenceNames) -> Result<Record> {
+    let lookup = |name: &[u8]| names.get(name);
     parse_line(line, &lookup).map_err(|detail| Error::corrupt("SAM record", detail))
 }
 

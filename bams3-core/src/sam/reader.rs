@@ -7,6 +7,61 @@ use crate::{Error, Header, Record, Result};
 
 use super::parse::parse_line;
 
+/// The reference names records may use, hashed: every `@SQ` `SN` (which must be unique, as
+/// htslib requires, since records could not say which one they mean) and its `AN`
+/// alternative names, so each record costs one lookup rather than a scan of the header.
+///
+/// ```
+/// use bams3_core::{sam::ReferenceNames, Header};
+/// let header = Header::from_sam_text("@SQ\tSN:chr1\tLN:10\tAN:1\n@SQ\tSN:chr2\tLN:10\n").unwrap();
+/// let names = ReferenceNames::new(&header).unwrap();
+/// assert_eq!(names.get(b"chr2"), Some(1));
+/// assert_eq!(names.get(b"1"), Some(0));
+/// assert_eq!(names.get(b"chr3"), None);
+/// ```
+#[derive(Debug, Clone)]
+pub struct ReferenceNames {
+    map: HashMap<Vec<u8>, usize>,
+}
+
+impl ReferenceNames {
+    /// The names of `header`'s references; duplicate `SN` names are an error.
+    pub fn new(header: &Header) -> Result<Self> {
+        let mut map = HashMap::with_capacity(header.references.len());
+        for (i, r) in header.references.iter().enumerate() {
+            if map.insert(r.name.as_bytes().to_vec(), i).is_some() {
+                return Err(Error::corrupt(
+                    "SAM header",
+                    format!("reference '{}' has more than one @SQ line", r.name),
+                ));
+            }
+        }
+        // Records may name a reference by an alternative name (`@SQ AN:`), as htslib allows.
+        for (i, line) in header
+            .text
+            .lines()
+            .filter(|l| l.starts_with("@SQ\t"))
+            .enumerate()
+        {
+            let Some(alt) = line.split('\t').find_map(|f| f.strip_prefix("AN:")) else {
+                continue;
+            };
+            let Some(i) = header.reference_index_of_sq_line(i) else {
+                continue;
+            };
+            for name in alt.split(',') {
+                map.entry(name.as_bytes().to_vec()).or_insert(i);
+            }
+        }
+        Ok(ReferenceNames { map })
+    }
+
+    /// The index of the reference called `name` (its `SN` or one of its `AN` names).
+    pub fn get(&self, name: &[u8]) -> Option<usize> {
+        self.map.get(name).copied()
+    }
+}
+
 /// Reads a SAM stream: [`Reader::new`] takes the `@` header lines, then
 /// [`Reader::read_record`] returns one BAM-encoded record per line.
 ///
@@ -26,7 +81,7 @@ pub struct Reader<R: BufRead> {
     inner: R,
     header: Header,
     /// Reference name → index, so that each record costs one hash lookup, not a scan.
-    ref_index: HashMap<Vec<u8>, usize>,
+    ref_index: ReferenceNames,
     /// 1-based number of the last line read.
     line_no: u64,
     line: Vec<u8>,
@@ -80,33 +135,7 @@ impl<R: BufRead> Reader<R> {
         let text = String::from_utf8(text)
             .map_err(|e| Error::corrupt("SAM header", format!("not valid UTF-8 ({e})")))?;
         let header = Header::from_sam_text(&text)?;
-        let mut ref_index = HashMap::with_capacity(header.references.len());
-        for (i, r) in header.references.iter().enumerate() {
-            // htslib refuses duplicate names too: records could not say which one they mean.
-            if ref_index.insert(r.name.as_bytes().to_vec(), i).is_some() {
-                return Err(Error::corrupt(
-                    "SAM header",
-                    format!("reference '{}' has more than one @SQ line", r.name),
-                ));
-            }
-        }
-        // Records may name a reference by an alternative name (`@SQ AN:`), as htslib allows.
-        for (i, line) in header
-            .text
-            .lines()
-            .filter(|l| l.starts_with("@SQ\t"))
-            .enumerate()
-        {
-            let Some(alt) = line.split('\t').find_map(|f| f.strip_prefix("AN:")) else {
-                continue;
-            };
-            let Some(i) = header.reference_index_of_sq_line(i) else {
-                continue;
-            };
-            for name in alt.split(',') {
-                ref_index.entry(name.as_bytes().to_vec()).or_insert(i);
-            }
-        }
+        let ref_index = ReferenceNames::new(&header)?;
         Ok(Reader {
             inner,
             header,
@@ -163,7 +192,7 @@ impl<R: BufRead> Reader<R> {
             ));
         }
         let index = &self.ref_index;
-        let lookup = |name: &[u8]| index.get(name).copied();
+        let lookup = |name: &[u8]| index.get(name);
         parse_line(line, &lookup)
             .map(Some)
             .map_err(|detail| Error::corrupt(what(), detail))

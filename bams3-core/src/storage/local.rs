@@ -2,7 +2,7 @@
 //! that is renamed into place, so a crash never leaves a half-written object under its name.
 
 use std::fs;
-use std::io::{Read, Seek, SeekFrom, Write};
+use std::io::Write;
 use std::ops::Range;
 use std::path::{Path, PathBuf};
 
@@ -30,6 +30,32 @@ impl LocalStorage {
     fn name(&self, key: &str) -> String {
         self.root.join(key).display().to_string()
     }
+
+    /// Refuses a key whose folders below the root include a symbolic link: writing or deleting
+    /// through one would touch files outside the dataset, which [`check_key`] alone cannot see.
+    /// (The root itself may be a link: it is where the user put the dataset.)
+    fn no_links(&self, key: &str) -> Result<()> {
+        let mut dir = self.root.clone();
+        let segments: Vec<&str> = key.split('/').collect();
+        for seg in &segments[..segments.len().saturating_sub(1)] {
+            dir.push(seg);
+            match fs::symlink_metadata(&dir) {
+                Ok(m) if m.file_type().is_symlink() => return Err(link_error(&dir)),
+                Ok(_) => {}
+                // Nothing further down exists yet, so nothing further down is a link.
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+                Err(e) => return Err(Error::io(dir.display().to_string(), e)),
+            }
+        }
+        Ok(())
+    }
+}
+
+fn link_error(path: &Path) -> Error {
+    Error::Invalid(format!(
+        "{}: a symbolic link inside the dataset (datasets hold plain files and folders only); refusing to follow it",
+        path.display()
+    ))
 }
 
 impl Storage for LocalStorage {
@@ -55,18 +81,42 @@ impl Storage for LocalStorage {
     }
 
     fn get_range(&self, key: &str, range: Range<u64>) -> Result<Vec<u8>> {
-        let path = self.path(key)?;
-        let mut file = fs::File::open(&path).map_err(|e| Error::io(self.name(key), e))?;
-        let len = range.end.saturating_sub(range.start) as usize;
-        let mut buf = vec![0; len];
-        file.seek(SeekFrom::Start(range.start))
-            .and_then(|_| file.read_exact(&mut buf))
-            .map_err(|e| Error::io(self.name(key), e))?;
-        Ok(buf)
+        let mut parts = self.get_ranges(key, std::slice::from_ref(&range))?;
+        Ok(parts.pop().unwrap_or_default())
+    }
+
+    fn get_ranges(&self, key: &str, ranges: &[Range<u64>]) -> Result<Vec<Vec<u8>>> {
+        // One open and one map for all of them: a chunk's streams are a dozen ranges.
+        let blob = self.get(key)?;
+        ranges
+            .iter()
+            .map(|r| {
+                if r.end <= r.start {
+                    return Ok(Vec::new());
+                }
+                blob.get(r.start as usize..r.end as usize)
+                    .map(<[u8]>::to_vec)
+                    .ok_or_else(|| {
+                        Error::io(
+                            self.name(key),
+                            std::io::Error::new(
+                                std::io::ErrorKind::UnexpectedEof,
+                                format!(
+                                    "range {}..{} reaches past the end of the object ({} bytes)",
+                                    r.start,
+                                    r.end,
+                                    blob.len()
+                                ),
+                            ),
+                        )
+                    })
+            })
+            .collect()
     }
 
     fn put(&self, key: &str, data: &[u8]) -> Result<()> {
         let path = self.path(key)?;
+        self.no_links(key)?;
         if let Some(dir) = path.parent() {
             fs::create_dir_all(dir).map_err(|e| Error::io(dir.display().to_string(), e))?;
         }
@@ -93,7 +143,17 @@ impl Storage for LocalStorage {
 
     fn list(&self, prefix: &str) -> Result<Vec<String>> {
         let mut out = Vec::new();
-        let mut stack = vec![self.root.clone()];
+        // Only the folder the prefix names can hold matching keys (the prefix's last segment
+        // may be part of a name: `data/ch` matches `data/chr1/...`).
+        let start = match prefix.rsplit_once('/') {
+            Some((dir, _)) => {
+                check_key(dir)?;
+                self.no_links(&format!("{dir}/x"))?;
+                self.root.join(dir)
+            }
+            None => self.root.clone(),
+        };
+        let mut stack = vec![start];
         while let Some(dir) = stack.pop() {
             let entries = match fs::read_dir(&dir) {
                 Ok(e) => e,
@@ -103,7 +163,15 @@ impl Storage for LocalStorage {
             for entry in entries {
                 let entry = entry.map_err(|e| Error::io(dir.display().to_string(), e))?;
                 let path = entry.path();
-                if path.is_dir() {
+                // The entry's own type, not its target's: a link is never followed, so a
+                // listing (and `bams3 rm` after it) cannot reach outside the root.
+                let kind = entry
+                    .file_type()
+                    .map_err(|e| Error::io(path.display().to_string(), e))?;
+                if kind.is_symlink() {
+                    return Err(link_error(&path));
+                }
+                if kind.is_dir() {
                     stack.push(path);
                 } else if let Ok(rel) = path.strip_prefix(&self.root) {
                     let key = rel.to_string_lossy().replace('\\', "/");
@@ -119,6 +187,7 @@ impl Storage for LocalStorage {
 
     fn delete(&self, key: &str) -> Result<()> {
         let path = self.path(key)?;
+        self.no_links(key)?;
         match fs::remove_file(&path) {
             Ok(()) => {}
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),

@@ -1,0 +1,249 @@
+//! Queries: the records of regions (or of the whole dataset), merging chunk parts in
+//! coordinate order, with chunks fetched and decoded ahead of the merge.
+
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, VecDeque};
+use std::sync::Arc;
+
+use super::{Dataset, RecordFilter};
+use crate::chunk::{ChunkData, Fields};
+use crate::index::ChunkEntry;
+use crate::region::Region;
+use crate::{Record, Result};
+
+/// What part of a dataset one pass reads.
+#[derive(Debug, Clone, Copy)]
+enum Scope {
+    /// Every record of a reference, including those placed without a position.
+    Reference(usize),
+    /// Records of a reference overlapping `[beg, end)`.
+    Span(usize, i64, i64),
+    /// Records without a reference.
+    Unplaced,
+}
+
+impl Dataset {
+    /// Records overlapping each region in turn (samtools semantics: a region's records in
+    /// coordinate order; several regions are read one after the other).
+    pub fn query(self: &Arc<Self>, regions: &[Region], filter: RecordFilter) -> Query {
+        let scopes = regions
+            .iter()
+            .map(|r| match *r {
+                Region::Span { ref_id, beg, end } => Scope::Span(ref_id, beg, end),
+                Region::Unplaced => Scope::Unplaced,
+            })
+            .collect();
+        Query::new(self.clone(), scopes, filter)
+    }
+
+    /// Every record: references in order, each in coordinate order, then the unplaced ones.
+    pub fn records(self: &Arc<Self>, filter: RecordFilter) -> Query {
+        // Every chunk is needed: one GET of the whole index beats one ranged GET of sections
+        // per reference. Should it fail, each reference's sections are read (and fail) instead.
+        let _ = self.index();
+        let mut scopes: Vec<Scope> = (0..self.header().references.len())
+            .map(Scope::Reference)
+            .collect();
+        scopes.push(Scope::Unplaced);
+        Query::new(self.clone(), scopes, filter)
+    }
+}
+
+/// One open chunk in the merge: its remaining records and the next one that passes.
+struct Cursor {
+    records: Box<dyn Iterator<Item = Result<Record>> + Send>,
+    head: Record,
+}
+
+/// Iterator over the records of a query, merging chunk parts in coordinate order.
+///
+/// Chunks are opened lazily, in order of their first position, only when the merge reaches
+/// them, so memory holds the chunks that overlap the current position and no more.
+pub struct Query {
+    ds: Arc<Dataset>,
+    scopes: VecDeque<Scope>,
+    filter: RecordFilter,
+    current: Option<Scope>,
+    pending: VecDeque<(usize, ChunkEntry)>,
+    heap: BinaryHeap<Reverse<(i32, bool, usize, usize)>>,
+    cursors: Vec<Option<Cursor>>,
+    failed: bool,
+    /// Chunks being fetched and decoded in the background, by object key, in the
+    /// order they will be opened. Bounded by the store's read-ahead, which bounds memory too.
+    prefetch: VecDeque<(String, std::sync::mpsc::Receiver<Result<ChunkData>>)>,
+}
+
+impl Query {
+    fn new(ds: Arc<Dataset>, scopes: Vec<Scope>, filter: RecordFilter) -> Self {
+        Query {
+            ds,
+            scopes: scopes.into(),
+            filter,
+            current: None,
+            pending: VecDeque::new(),
+            heap: BinaryHeap::new(),
+            cursors: Vec::new(),
+            failed: false,
+            prefetch: VecDeque::new(),
+        }
+    }
+
+    fn start_scope(&mut self, scope: Scope) -> Result<()> {
+        let ds = self.ds.clone();
+        let filter = self.filter;
+        let chunks = match scope {
+            Scope::Reference(id) => ds.chunks(Some(id), None)?,
+            Scope::Span(id, beg, end) => ds.chunks(Some(id), Some((beg, end)))?,
+            Scope::Unplaced => ds.chunks(None, None)?,
+        };
+        let mut chosen: Vec<(usize, ChunkEntry)> = chunks
+            .into_iter()
+            .filter(|e| e.count > 0 && ds.proven(e).is_none_or(|p| p.may_keep(&filter)))
+            .enumerate()
+            .collect();
+        // Stable: chunks starting at the same position keep bin/part order.
+        chosen.sort_by_key(|(order, e)| (e.first_pos, *order));
+        self.pending = chosen.into();
+        // Fetches for the previous scope are dropped; their threads end on their own.
+        self.prefetch.clear();
+        self.heap.clear();
+        self.cursors.clear();
+        self.current = Some(scope);
+        Ok(())
+    }
+
+    /// Tie-break between chunks at equal positions. Parts written from unsorted input were
+    /// sorted as `samtools sort` sorts (forward strand first), so merging them must agree;
+    /// parts of sorted input keep the input's own order, part by part.
+    fn tie(&self, r: &Record) -> bool {
+        !self.ds.metadata.sorted_input && r.flag() & 0x10 != 0
+    }
+
+    /// The next record of `records` inside the current scope and passing the filter.
+    fn next_passing(
+        &self,
+        records: &mut dyn Iterator<Item = Result<Record>>,
+    ) -> Result<Option<Record>> {
+        let scope = self.current.expect("scope is set while chunks are open");
+        for r in records {
+            let r = r?;
+            let inside = match scope {
+                Scope::Span(_, beg, end) => (r.pos() as i64) < end && r.end() > beg,
+                _ => true,
+            };
+            if inside && self.filter.keep(&r) {
+                return Ok(Some(r));
+            }
+        }
+        Ok(None)
+    }
+
+    /// Starts background fetches of the next pending chunks, up to the store's read-ahead in flight.
+    fn top_up_prefetch(&mut self) {
+        if self.ds.is_legacy() {
+            return;
+        }
+        // As many as the store wants in flight (S3: round trips overlap), and at least the
+        // next chunk decoded on a second thread while this one is formatted (decompressing
+        // qualities is most of a read's CPU time).
+        let limit = self.ds.storage.read_ahead().max(1);
+        for (_, entry) in self.pending.iter() {
+            if self.prefetch.len() >= limit {
+                break;
+            }
+            if self.prefetch.iter().any(|(p, _)| *p == entry.path) {
+                continue;
+            }
+            let (tx, rx) = std::sync::mpsc::sync_channel(1);
+            let ds = self.ds.clone();
+            let e = entry.clone();
+            let spawned = std::thread::Builder::new()
+                .name("bams3-prefetch".into())
+                .spawn(move || {
+                    let _ = tx.send(ds.read_chunk(&e, Fields::ALL));
+                });
+            if spawned.is_err() {
+                // No thread: the chunk is simply read when it is opened.
+                break;
+            }
+            self.prefetch.push_back((entry.path.clone(), rx));
+        }
+    }
+
+    fn open(&mut self, order: usize, entry: &ChunkEntry) -> Result<()> {
+        let fetched = self
+            .prefetch
+            .iter()
+            .position(|(p, _)| *p == entry.path)
+            .and_then(|i| self.prefetch.remove(i))
+            .and_then(|(_, rx)| rx.recv().ok());
+        let mut records: Box<dyn Iterator<Item = Result<Record>> + Send> = match fetched {
+            Some(data) => Box::new(data?.into_records()),
+            None => self.ds.chunk_iter(entry)?,
+        };
+        self.top_up_prefetch();
+        if let Some(head) = self.next_passing(&mut *records)? {
+            let slot = self.cursors.len();
+            self.heap
+                .push(Reverse((head.pos(), self.tie(&head), order, slot)));
+            self.cursors.push(Some(Cursor { records, head }));
+        }
+        Ok(())
+    }
+
+    fn next_inner(&mut self) -> Result<Option<Record>> {
+        loop {
+            if self.current.is_none() {
+                match self.scopes.pop_front() {
+                    Some(s) => self.start_scope(s)?,
+                    None => return Ok(None),
+                }
+            }
+            // Open every chunk that could hold a record at or before the merge frontier.
+            while let Some((_, entry)) = self.pending.front() {
+                let frontier = self.heap.peek().map(|Reverse((p, ..))| *p as i64);
+                if frontier.is_some_and(|f| entry.first_pos > f) {
+                    break;
+                }
+                self.top_up_prefetch();
+                let (order, entry) = self.pending.pop_front().expect("front exists");
+                self.open(order, &entry)?;
+            }
+            let Some(Reverse((_, _, order, slot))) = self.heap.pop() else {
+                self.current = None;
+                continue;
+            };
+            let mut cursor = self.cursors[slot].take().expect("live cursor");
+            match self.next_passing(&mut *cursor.records)? {
+                Some(next) => {
+                    self.heap
+                        .push(Reverse((next.pos(), self.tie(&next), order, slot)));
+                    let record = std::mem::replace(&mut cursor.head, next);
+                    self.cursors[slot] = Some(cursor);
+                    return Ok(Some(record));
+                }
+                None => return Ok(Some(cursor.head)),
+            }
+        }
+    }
+}
+
+// Bindings move a running query to a worker thread (Node's libuv pool, R's interrupt
+// checks between batches): a query must stay `Send`.
+const _: () = {
+    const fn assert_send<T: Send>() {}
+    assert_send::<Query>();
+};
+
+impl Iterator for Query {
+    type Item = Result<Record>;
+
+    fn next(&mut self) -> Option<Result<Record>> {
+        if self.failed {
+            return None;
+        }
+        let r = self.next_inner().transpose();
+        self.failed = matches!(r, Some(Err(_)));
+        r
+    }
+}
