@@ -76,6 +76,10 @@
 // The operation was cancelled.
 #define BAMS3_ERR_CANCELLED -12
 
+// A fault inside the library (a worker thread died, a lock was poisoned): not the caller's
+// input. Free the handle involved; worth a bug report.
+#define BAMS3_ERR_INTERNAL -13
+
 // A running query. Opaque: create with `bams3_reader_query`, release with `bams3_query_free`.
 // Use a query from one thread at a time.
 typedef struct bams3_query bams3_query;
