@@ -285,7 +285,7 @@ impl Dataset {
     pub fn chunk_iter(
         &self,
         entry: &ChunkEntry,
-    ) -> Result<Box<dyn Iterator<Item = Result<Record>>>> {
+    ) -> Result<Box<dyn Iterator<Item = Result<Record>> + Send>> {
         if self.legacy.is_some() {
             let records = self.chunk_records(entry, |_| true)?;
             return Ok(Box::new(records.into_iter().map(Ok)));
@@ -566,7 +566,7 @@ pub(crate) fn in_parallel<T: Sync, R: Send>(
 
 /// One open chunk in the merge: its remaining records and the next one that passes.
 struct Cursor {
-    records: Box<dyn Iterator<Item = Result<Record>>>,
+    records: Box<dyn Iterator<Item = Result<Record>> + Send>,
     head: Record,
 }
 
@@ -705,7 +705,7 @@ impl Query {
             .position(|(p, _)| *p == entry.path)
             .and_then(|i| self.prefetch.remove(i))
             .and_then(|(_, rx)| rx.recv().ok());
-        let mut records: Box<dyn Iterator<Item = Result<Record>>> = match fetched {
+        let mut records: Box<dyn Iterator<Item = Result<Record>> + Send> = match fetched {
             Some(data) => Box::new(data?.into_records()),
             None => self.ds.chunk_iter(entry)?,
         };
@@ -755,6 +755,13 @@ impl Query {
         }
     }
 }
+
+// Bindings move a running query to a worker thread (Node's libuv pool, R's interrupt
+// checks between batches): a query must stay `Send`.
+const _: () = {
+    const fn assert_send<T: Send>() {}
+    assert_send::<Query>();
+};
 
 impl Iterator for Query {
     type Item = Result<Record>;
