@@ -8,6 +8,7 @@
 //! conversion in both directions, region queries, statistics and validation.
 
 pub mod bam;
+pub mod bamstream;
 pub mod chunk;
 pub mod codec;
 pub mod dataset;

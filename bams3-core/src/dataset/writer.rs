@@ -399,6 +399,7 @@ impl DatasetWriter {
         header.push(b'\n');
         self.storage.put(metadata::HEADER_KEY, &header)?;
         self.storage.put(metadata::INDEX_KEY, &index_json)?;
+        crate::bamstream::objects::write(&*self.storage, &self.header, &index, self.sorted)?;
         self.storage
             .put(metadata::METADATA_KEY, &metadata.to_json())?;
         Ok(WriteSummary {
@@ -423,6 +424,7 @@ impl DatasetWriter {
         }
         let _ = self.storage.delete(metadata::INDEX_KEY);
         let _ = self.storage.delete(metadata::HEADER_KEY);
+        crate::bamstream::objects::delete(&*self.storage);
     }
 }
 

@@ -1,0 +1,27 @@
+//! `bams3 htslib-index DATASET`: write the objects the htslib plugin reads (the stream layout
+//! table and its CSI, `docs/FORMAT.md`) for a dataset written before they existed, so that
+//! opening it through `bams3:`/`bams3+s3:` URLs costs a few small reads, not the whole index.
+
+use std::sync::Arc;
+
+use anyhow::Result;
+use bams3_core::dataset::Dataset;
+use bams3_core::storage;
+
+#[derive(clap::Args)]
+pub struct Args {
+    /// Dataset directory or s3://bucket/prefix.
+    dataset: String,
+}
+
+pub fn run(a: Args) -> Result<()> {
+    let ds = Dataset::open(Arc::from(storage::open(&a.dataset)?))?;
+    bams3_core::bamstream::objects::write_for(&ds)?;
+    eprintln!(
+        "bams3: wrote {} and {} in {}",
+        bams3_core::bamstream::objects::LAYOUT_KEY,
+        bams3_core::bamstream::objects::CSI_KEY,
+        a.dataset
+    );
+    Ok(())
+}
