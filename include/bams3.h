@@ -89,6 +89,10 @@ typedef struct bams3_reader bams3_reader;
 // or `bams3_query_free`.
 typedef struct bams3_record bams3_record;
 
+// A dataset's BAM stream, or the CSI of that stream. Opaque: create with `bams3_stream_open`,
+// release with `bams3_stream_free`. Not for concurrent use: one thread at a time.
+typedef struct bams3_stream bams3_stream;
+
 // A dataset being written. Opaque: create with `bams3_writer_open`, release with
 // `bams3_writer_free`.
 typedef struct bams3_writer bams3_writer;
@@ -366,6 +370,48 @@ int bams3_reader_stats_json(const struct bams3_reader *r,
 // `s` must be NULL or a string returned by a function documented as needing this call, not
 // freed before.
 void bams3_string_free(char *s);
+
+// Opens what a plugin URL names and stores a new handle in `*out`: `bams3:///abs/path` (a
+// local dataset) or `bams3+s3://bucket/prefix` (S3, with the CLI's AWS settings) serve the
+// dataset as a coordinate-sorted BAM of stored BGZF blocks; the same URL with `.csi` appended
+// serves a CSI index of that stream.
+//
+// Errors: `BAMS3_ERR_NULL`, `BAMS3_ERR_UTF8`, `BAMS3_ERR_INVALID` (not such a URL, or an
+// upstream v0.1/v0.2 dataset: the message names `bams3 upgrade`), `BAMS3_ERR_NOT_FOUND`,
+// `BAMS3_ERR_INCOMPLETE`, `BAMS3_ERR_CORRUPT`, `BAMS3_ERR_IO`.
+//
+// # Safety
+// `url` must be NULL or a NUL-terminated string; `out` NULL or writable.
+int bams3_stream_open(const char *url,
+                      struct bams3_stream **out);
+
+// The stream's size in bytes in `*out` (known without reading it: SEEK_END works).
+//
+// # Safety
+// `s` must be NULL or a live stream; `out` NULL or writable.
+int bams3_stream_size(const struct bams3_stream *s,
+                      uint64_t *out);
+
+// Copies up to `len` bytes of the stream from `offset` into `buf` and stores how many in
+// `*out_n`, as `pread(2)`: fewer than asked is normal (a read stops at a block's end), 0 means
+// `offset` is at or past the end. Decodes only the chunks that cover the bytes.
+//
+// Errors: `BAMS3_ERR_NULL`, `BAMS3_ERR_CORRUPT`, `BAMS3_ERR_IO`, `BAMS3_ERR_NOT_FOUND`.
+//
+// # Safety
+// `s` must be NULL or a live stream; `buf` NULL or writable for `len` bytes; `out_n` NULL or
+// writable.
+int bams3_stream_read(struct bams3_stream *s,
+                      uint64_t offset,
+                      uint8_t *buf,
+                      size_t len,
+                      size_t *out_n);
+
+// Releases a stream. NULL is ignored.
+//
+// # Safety
+// `s` must be NULL or a live stream, not used again afterwards.
+void bams3_stream_free(struct bams3_stream *s);
 
 // Fills `opts` with the default writer options (and sets `struct_size`).
 //

@@ -13,6 +13,7 @@ pub mod error;
 pub mod panic;
 pub mod query;
 pub mod reader;
+pub mod stream;
 pub mod writer;
 
 use std::ffi::{c_char, c_uint};
