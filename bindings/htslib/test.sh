@@ -181,7 +181,7 @@ else
     name=ex1_unsort_stdin
     src="$data/ex1_unsort.bam"
     dataset="$tmp/ds/$name.bams3"
-    if ! samtools view -h "$src" | "$BAMS3" convert --chunk-size 256K - "$dataset" >/dev/null 2>"$tmp/convert.err"; then
+    if ! samtools view --no-PG -h "$src" | "$BAMS3" convert --chunk-size 256K - "$dataset" >/dev/null 2>"$tmp/convert.err"; then
         fail "$name: bams3 convert from stdin: $(head -1 "$tmp/convert.err")"
     fi
     oracle "$name" "$src"
