@@ -9,6 +9,7 @@
 //! regenerates it). See `docs/C_API.md`.
 #![allow(non_camel_case_types)]
 
+pub mod batch;
 pub mod error;
 pub mod panic;
 pub mod query;
@@ -18,6 +19,7 @@ pub mod writer;
 
 use std::ffi::{c_char, c_uint};
 
+pub use batch::*;
 pub use error::*;
 
 /// Major version of the C ABI: bumped on any incompatible change (and in the SONAME,
