@@ -48,6 +48,10 @@ mkdir "$tmp/api"
 run test_api "${V[@]}" "$BUILD/test_api" "$tmp/api" "$tmp/tiny-cli"
 grep -h "passed" "$tmp/out.log" || true
 
+echo "== test_batch"
+run test_batch "${V[@]}" "$BUILD/test_batch" "$tmp/tiny-cli"
+grep -h "passed" "$tmp/out.log" || true
+
 echo "== test_bams3 (C++)"
 mkdir "$tmp/cpp"
 run test_bams3 "${V[@]}" "$BUILD/test_bams3" "$tmp/cpp"

@@ -37,6 +37,25 @@
 // Library (package) version, patch part.
 #define BAMS3_VERSION_PATCH 0
 
+// Column bit for `bams3_batch_new`: read names (QNAME, without NUL).
+#define BAMS3_COLUMN_NAME 1
+
+// Column bit: CIGAR as SAM text, long CIGARs resolved (`""` when the record has none).
+#define BAMS3_COLUMN_CIGAR (1 << 1)
+
+// Column bit: bases as SAM text (`=ACMGRSVTWYHKDBN`; `""` when SEQ is `*`).
+#define BAMS3_COLUMN_SEQ (1 << 2)
+
+// Column bit: base qualities as raw Phred values (no +33; 0xFF when missing), one per base.
+#define BAMS3_COLUMN_QUAL (1 << 3)
+
+// Column bit: the tags in BAM encoding, in stored order (the `CG` tag of a resolved long
+// CIGAR left out, as htslib does).
+#define BAMS3_COLUMN_AUX (1 << 4)
+
+// Every column bit.
+#define BAMS3_COLUMN_ALL 31
+
 // Success.
 #define BAMS3_OK 0
 
@@ -80,6 +99,11 @@
 // input. Free the handle involved; worth a bug report.
 #define BAMS3_ERR_INTERNAL -13
 
+// A reusable set of column buffers. Opaque: create with `bams3_batch_new`, fill with
+// `bams3_query_next_batch`, read with `bams3_batch_get_columns`, release with `bams3_batch_free`.
+// Use a batch from one thread at a time.
+typedef struct bams3_batch bams3_batch;
+
 // A running query. Opaque: create with `bams3_reader_query`, release with `bams3_query_free`.
 // Use a query from one thread at a time.
 typedef struct bams3_query bams3_query;
@@ -93,9 +117,62 @@ typedef struct bams3_reader bams3_reader;
 // or `bams3_query_free`.
 typedef struct bams3_record bams3_record;
 
+// A dataset's BAM stream, or the CSI of that stream. Opaque: create with `bams3_stream_open`,
+// release with `bams3_stream_free`. Not for concurrent use: one thread at a time.
+typedef struct bams3_stream bams3_stream;
+
 // A dataset being written. Opaque: create with `bams3_writer_open`, release with
 // `bams3_writer_free`.
 typedef struct bams3_writer bams3_writer;
+
+// The columns of a filled batch, as `bams3_batch_get_columns` returns them. Every pointer stays
+// valid until the batch is filled again or freed. Variable-length column `x` holds value `i`
+// in bytes `x[x_offsets[i]] .. x[x_offsets[i + 1]]` (no NUL terminators); a column not asked
+// for at creation has NULL pointers. Positions are 0-based, as in BAM (-1 for none).
+typedef struct bams3_batch_columns {
+  // Number of records in the batch.
+  size_t n;
+  // FLAG.
+  const uint16_t *flag;
+  // Reference index, -1 for none.
+  const int32_t *ref_id;
+  // 0-based leftmost position, -1 for none.
+  const int32_t *pos;
+  // 0-based exclusive end on the reference (as `bams3_record_end`).
+  const int64_t *end;
+  // MAPQ (255 = unavailable).
+  const uint8_t *mapq;
+  // Mate's reference index, -1 for none.
+  const int32_t *next_ref_id;
+  // Mate's 0-based position, -1 for none.
+  const int32_t *next_pos;
+  // TLEN.
+  const int32_t *tlen;
+  // Query length from the CIGAR (sum of M, I, S, =, X; htslib's `bam_cigar2qlen`).
+  const int32_t *query_len;
+  // Number of bases in SEQ (0 when `*`).
+  const int32_t *seq_len;
+  // QNAME bytes (`BAMS3_COLUMN_NAME`).
+  const char *name;
+  // `n + 1` offsets into `name`.
+  const size_t *name_offsets;
+  // CIGAR text (`BAMS3_COLUMN_CIGAR`).
+  const char *cigar;
+  // `n + 1` offsets into `cigar`.
+  const size_t *cigar_offsets;
+  // Bases as text (`BAMS3_COLUMN_SEQ`).
+  const char *seq;
+  // `n + 1` offsets into `seq`.
+  const size_t *seq_offsets;
+  // Raw Phred qualities (`BAMS3_COLUMN_QUAL`).
+  const uint8_t *qual;
+  // `n + 1` offsets into `qual`.
+  const size_t *qual_offsets;
+  // BAM-encoded tags (`BAMS3_COLUMN_AUX`).
+  const uint8_t *aux;
+  // `n + 1` offsets into `aux`.
+  const size_t *aux_offsets;
+} bams3_batch_columns;
 
 // Record filters for `bams3_reader_query`, as `samtools view -q/-f/-F`.
 typedef struct bams3_filter {
@@ -147,6 +224,42 @@ const char *bams3_version(void);
 // if ((v >> 16) != BAMS3_ABI_VERSION_MAJOR || (v & 0xffff) < BAMS3_ABI_VERSION_MINOR) abort();
 // ```
 unsigned int bams3_abi_version(void);
+
+// Creates a batch of up to `capacity` records (1 to 16,777,216) filling the fixed-width
+// columns and the variable-length ones whose `BAMS3_COLUMN_*` bits are set in `columns`.
+//
+// Errors: `BAMS3_ERR_NULL`, `BAMS3_ERR_INVALID` (capacity out of range or unknown bits).
+//
+// # Safety
+// `out` must be NULL or writable.
+int bams3_batch_new(uint32_t columns,
+                    size_t capacity,
+                    struct bams3_batch **out);
+
+// Releases a batch. NULL is ignored.
+//
+// # Safety
+// `b` must be NULL or a live batch, not used again afterwards.
+void bams3_batch_free(struct bams3_batch *b);
+
+// Fills `b` with the query's next records, replacing what it held. Returns how many (1 to
+// the batch's capacity); 0 at the end; or a negative error code. Records before an error are
+// returned first: the error comes from the next call, and every call after it repeats it (as
+// `bams3_query_next`). Mixing this with `bams3_query_next` on one query is allowed; a record
+// from `bams3_query_next` is invalidated by this call.
+//
+// # Safety
+// `q` must be NULL or a live query; `b` NULL or a live batch.
+int bams3_query_next_batch(struct bams3_query *q,
+                           struct bams3_batch *b);
+
+// Stores the columns of the batch's current records in `*out` (see `bams3_batch_columns`).
+// The pointers stay valid until `b` is filled again or freed.
+//
+// # Safety
+// `b` must be NULL or a live batch; `out` NULL or writable.
+int bams3_batch_get_columns(const struct bams3_batch *b,
+                            struct bams3_batch_columns *out);
 
 // The message of the last failed call on the calling thread.
 //
@@ -370,6 +483,48 @@ int bams3_reader_stats_json(const struct bams3_reader *r,
 // `s` must be NULL or a string returned by a function documented as needing this call, not
 // freed before.
 void bams3_string_free(char *s);
+
+// Opens what a plugin URL names and stores a new handle in `*out`: `bams3:///abs/path` (a
+// local dataset) or `bams3+s3://bucket/prefix` (S3, with the CLI's AWS settings) serve the
+// dataset as a coordinate-sorted BAM of stored BGZF blocks; the same URL with `.csi` appended
+// serves a CSI index of that stream.
+//
+// Errors: `BAMS3_ERR_NULL`, `BAMS3_ERR_UTF8`, `BAMS3_ERR_INVALID` (not such a URL, or an
+// upstream v0.1/v0.2 dataset: the message names `bams3 upgrade`), `BAMS3_ERR_NOT_FOUND`,
+// `BAMS3_ERR_INCOMPLETE`, `BAMS3_ERR_CORRUPT`, `BAMS3_ERR_IO`.
+//
+// # Safety
+// `url` must be NULL or a NUL-terminated string; `out` NULL or writable.
+int bams3_stream_open(const char *url,
+                      struct bams3_stream **out);
+
+// The stream's size in bytes in `*out` (known without reading it: SEEK_END works).
+//
+// # Safety
+// `s` must be NULL or a live stream; `out` NULL or writable.
+int bams3_stream_size(const struct bams3_stream *s,
+                      uint64_t *out);
+
+// Copies up to `len` bytes of the stream from `offset` into `buf` and stores how many in
+// `*out_n`, as `pread(2)`: fewer than asked is normal (a read stops at a block's end), 0 means
+// `offset` is at or past the end. Decodes only the chunks that cover the bytes.
+//
+// Errors: `BAMS3_ERR_NULL`, `BAMS3_ERR_CORRUPT`, `BAMS3_ERR_IO`, `BAMS3_ERR_NOT_FOUND`.
+//
+// # Safety
+// `s` must be NULL or a live stream; `buf` NULL or writable for `len` bytes; `out_n` NULL or
+// writable.
+int bams3_stream_read(struct bams3_stream *s,
+                      uint64_t offset,
+                      uint8_t *buf,
+                      size_t len,
+                      size_t *out_n);
+
+// Releases a stream. NULL is ignored.
+//
+// # Safety
+// `s` must be NULL or a live stream, not used again afterwards.
+void bams3_stream_free(struct bams3_stream *s);
 
 // Fills `opts` with the default writer options (and sets `struct_size`).
 //

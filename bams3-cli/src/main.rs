@@ -3,6 +3,7 @@
 mod convert;
 mod depth;
 mod export;
+mod htslib_index;
 mod output;
 mod query;
 mod remove;
@@ -53,6 +54,8 @@ enum Command {
     Upgrade(upgrade::Args),
     /// Delete a dataset: an incomplete one (an interrupted conversion), or any with --force.
     Rm(remove::Args),
+    /// Write the objects the htslib plugin reads, for a dataset written before they existed.
+    HtslibIndex(htslib_index::Args),
     /// Manage the local cache of S3 metadata and chunks.
     Cache {
         #[command(subcommand)]
@@ -96,6 +99,7 @@ fn main() -> ExitCode {
         Command::Validate(a) => validate::run(a, &opts),
         Command::Upgrade(a) => upgrade::run(a, &opts),
         Command::Rm(a) => remove::run(a, &opts),
+        Command::HtslibIndex(a) => htslib_index::run(a, &opts),
         Command::Cache { action } => cache(action),
     };
     match result {

@@ -9,6 +9,7 @@
 #![warn(missing_docs)]
 
 pub mod bam;
+pub mod bamstream;
 pub mod chunk;
 pub mod codec;
 pub mod dataset;

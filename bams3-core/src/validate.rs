@@ -56,6 +56,7 @@ pub fn validate(ds: &Dataset) -> Result<Report> {
     }
     check_sections(ds)?;
     check_header(ds)?;
+    crate::bamstream::objects::check(ds)?;
     let stats = &ds.metadata().statistics;
     if total != stats.total_reads || report.chunks != ds.metadata().chunk_count {
         return Err(Error::corrupt(

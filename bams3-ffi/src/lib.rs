@@ -10,14 +10,17 @@
 #![allow(non_camel_case_types)]
 #![warn(missing_docs)]
 
+pub mod batch;
 pub mod error;
 pub mod panic;
 pub mod query;
 pub mod reader;
+pub mod stream;
 pub mod writer;
 
 use std::ffi::{c_char, c_uint};
 
+pub use batch::*;
 pub use error::*;
 
 /// Major version of the C ABI: bumped on any incompatible change (and in the SONAME,

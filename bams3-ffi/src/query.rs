@@ -17,11 +17,11 @@ use crate::panic::{guard, guard_value, handle, handle_mut, out_param};
 /// Use a query from one thread at a time.
 pub struct bams3_query {
     ds: Arc<Dataset>,
-    iter: Query,
-    current: Option<bams3_record>,
+    pub(crate) iter: Query,
+    pub(crate) current: Option<bams3_record>,
     /// A failure is sticky: every later `next` repeats it.
-    failed: Option<(c_int, String)>,
-    done: bool,
+    pub(crate) failed: Option<(c_int, String)>,
+    pub(crate) done: bool,
 }
 
 /// One record of a query. Opaque, owned by its query: valid until the next `bams3_query_next`

@@ -399,6 +399,7 @@ impl DatasetWriter {
         header.push(b'\n');
         self.storage.put(metadata::HEADER_KEY, &header)?;
         self.storage.put(metadata::INDEX_KEY, &index_json)?;
+        crate::bamstream::objects::write(&*self.storage, &self.header, &index, self.sorted)?;
         // The commit: `_metadata.json` claims every object above exists, so it is written only
         // once the store confirms them all, and the conversion succeeds only once it is stored.
         self.storage.flush()?;
@@ -427,6 +428,7 @@ impl DatasetWriter {
         }
         let _ = self.storage.delete(metadata::INDEX_KEY);
         let _ = self.storage.delete(metadata::HEADER_KEY);
+        crate::bamstream::objects::delete(&*self.storage);
     }
 }
 

@@ -1,0 +1,24 @@
+//! `bams3 htslib-index DATASET`: write the objects the htslib plugin reads (the stream layout
+//! table and its CSI, `docs/FORMAT.md`) for a dataset written before they existed, so that
+//! opening it through `bams3:`/`bams3+s3:` URLs costs a few small reads, not the whole index.
+
+use anyhow::Result;
+use bams3_core::dataset::{Dataset, OpenOptions};
+
+#[derive(clap::Args)]
+pub struct Args {
+    /// Dataset directory or s3://bucket/prefix.
+    dataset: String,
+}
+
+pub fn run(a: Args, opts: &OpenOptions) -> Result<()> {
+    let ds = Dataset::open_location(&a.dataset, opts)?;
+    bams3_core::bamstream::objects::write_for(&ds)?;
+    eprintln!(
+        "bams3: wrote {} and {} in {}",
+        bams3_core::bamstream::objects::LAYOUT_KEY,
+        bams3_core::bamstream::objects::CSI_KEY,
+        a.dataset
+    );
+    Ok(())
+}

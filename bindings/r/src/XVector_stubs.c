@@ -1,0 +1,1 @@
+#include "_XVector_stubs.c"

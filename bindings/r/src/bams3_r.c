@@ -1,0 +1,718 @@
+/*
+ * R glue over the libbams3 C ABI.
+ *
+ * Rules kept here: every native handle lives in an external pointer with a finalizer from the
+ * moment it exists, so an R error or an interrupt (both longjmp) can never leak one; the
+ * library's last error text is copied before anything is freed or R is called; records are
+ * read a batch at a time (bams3_query_next_batch), never one accessor call per field.
+ */
+#include <stdint.h>
+#include <string.h>
+
+#include <R.h>
+#include <Rinternals.h>
+#include <R_ext/Rdynload.h>
+
+#include "bams3.h"
+#include "XVector_interface.h"
+
+/* ---- errors ----------------------------------------------------------------------------- */
+
+static int last_code = 0;
+
+/* Copies the library's message first, then raises it as an R error (the R side turns it into a
+ * condition of class bams3_error carrying the code from C_last_code). */
+static void fail(int rc, const char *context)
+{
+    char msg[4096];
+    const char *e = bams3_last_error();
+    if (context && *context)
+        snprintf(msg, sizeof msg, "%s: %s", context, (e && *e) ? e : bams3_strerror(rc));
+    else
+        snprintf(msg, sizeof msg, "%s", (e && *e) ? e : bams3_strerror(rc));
+    last_code = rc;
+    Rf_error("%s", msg);
+}
+
+SEXP C_last_code(void)
+{
+    return Rf_ScalarInteger(last_code);
+}
+
+SEXP C_strerror(SEXP code)
+{
+    return Rf_mkString(bams3_strerror(Rf_asInteger(code)));
+}
+
+SEXP C_version(void)
+{
+    return Rf_mkString(bams3_version());
+}
+
+/* ---- handles ---------------------------------------------------------------------------- */
+
+static void reader_finalize(SEXP xp)
+{
+    bams3_reader *r = (bams3_reader *) R_ExternalPtrAddr(xp);
+    if (r) {
+        bams3_reader_free(r);
+        R_ClearExternalPtr(xp);
+    }
+}
+
+static void query_finalize(SEXP xp)
+{
+    bams3_query *q = (bams3_query *) R_ExternalPtrAddr(xp);
+    if (q) {
+        bams3_query_free(q);
+        R_ClearExternalPtr(xp);
+    }
+}
+
+static void batch_finalize(SEXP xp)
+{
+    bams3_batch *b = (bams3_batch *) R_ExternalPtrAddr(xp);
+    if (b) {
+        bams3_batch_free(b);
+        R_ClearExternalPtr(xp);
+    }
+}
+
+/* An empty external pointer with its finalizer already registered: the handle is stored in it
+ * right after the library creates it, with no R allocation in between. */
+static SEXP new_handle(const char *tag, R_CFinalizer_t fin)
+{
+    SEXP xp = PROTECT(R_MakeExternalPtr(NULL, Rf_install(tag), R_NilValue));
+    R_RegisterCFinalizerEx(xp, fin, TRUE);
+    UNPROTECT(1);
+    return xp;
+}
+
+static bams3_reader *get_reader(SEXP xp)
+{
+    if (TYPEOF(xp) != EXTPTRSXP || R_ExternalPtrTag(xp) != Rf_install("bams3_reader"))
+        Rf_error("not a bams3 reader handle");
+    bams3_reader *r = (bams3_reader *) R_ExternalPtrAddr(xp);
+    if (!r)
+        Rf_error("the Bams3File is not open");
+    return r;
+}
+
+SEXP C_open(SEXP location)
+{
+    if (!Rf_isString(location) || Rf_length(location) != 1 || STRING_ELT(location, 0) == NA_STRING)
+        Rf_error("'path' must be a single string");
+    const char *loc = Rf_translateCharUTF8(STRING_ELT(location, 0));
+    SEXP xp = PROTECT(new_handle("bams3_reader", reader_finalize));
+    bams3_reader *r = NULL;
+    int rc = bams3_reader_open(loc, &r);
+    if (rc != BAMS3_OK) {
+        UNPROTECT(1);
+        fail(rc, NULL);
+    }
+    R_SetExternalPtrAddr(xp, r);
+    UNPROTECT(1);
+    return xp;
+}
+
+SEXP C_close(SEXP xp)
+{
+    if (TYPEOF(xp) == EXTPTRSXP)
+        reader_finalize(xp);
+    return R_NilValue;
+}
+
+SEXP C_is_open(SEXP xp)
+{
+    return Rf_ScalarLogical(TYPEOF(xp) == EXTPTRSXP && R_ExternalPtrAddr(xp) != NULL);
+}
+
+SEXP C_header_text(SEXP xp)
+{
+    const char *text = NULL;
+    int rc = bams3_reader_header_text(get_reader(xp), &text);
+    if (rc != BAMS3_OK)
+        fail(rc, NULL);
+    return Rf_ScalarString(Rf_mkCharCE(text, CE_UTF8));
+}
+
+/* list(names = character, lengths = double) */
+SEXP C_references(SEXP xp)
+{
+    bams3_reader *r = get_reader(xp);
+    size_t n = 0;
+    int rc = bams3_reader_n_references(r, &n);
+    if (rc != BAMS3_OK)
+        fail(rc, NULL);
+    SEXP names = PROTECT(Rf_allocVector(STRSXP, (R_xlen_t) n));
+    SEXP lens = PROTECT(Rf_allocVector(REALSXP, (R_xlen_t) n));
+    for (size_t i = 0; i < n; ++i) {
+        const char *name = NULL;
+        int64_t len = 0;
+        rc = bams3_reader_reference(r, i, &name, &len);
+        if (rc != BAMS3_OK) {
+            UNPROTECT(2);
+            fail(rc, NULL);
+        }
+        SET_STRING_ELT(names, (R_xlen_t) i, Rf_mkCharCE(name, CE_UTF8));
+        REAL(lens)[i] = (double) len;
+    }
+    SEXP ans = PROTECT(Rf_allocVector(VECSXP, 2));
+    SET_VECTOR_ELT(ans, 0, names);
+    SET_VECTOR_ELT(ans, 1, lens);
+    UNPROTECT(3);
+    return ans;
+}
+
+SEXP C_stats_json(SEXP xp)
+{
+    char *json = NULL;
+    int rc = bams3_reader_stats_json(get_reader(xp), &json);
+    if (rc != BAMS3_OK)
+        fail(rc, NULL);
+    /* mkChar may longjmp on allocation failure: copy into R-managed memory first. */
+    size_t len = strlen(json);
+    char *copy = R_alloc(len + 1, 1);
+    memcpy(copy, json, len + 1);
+    bams3_string_free(json);
+    return Rf_ScalarString(Rf_mkCharCE(copy, CE_UTF8));
+}
+
+/* ---- queries ---------------------------------------------------------------------------- */
+
+/* Starts a query and a batch, each stored in an external pointer (returned through *qxp and
+ * *bxp, both PROTECTed by the caller via the returned count of 2). */
+static void start_query(SEXP reader, SEXP region, SEXP filter, uint32_t columns, int capacity,
+                        SEXP *qxp, SEXP *bxp)
+{
+    bams3_reader *r = get_reader(reader);
+    bams3_filter f;
+    memset(&f, 0, sizeof f);
+    if (Rf_length(filter) != 3)
+        Rf_error("internal: filter must be c(min_mapq, require, exclude)");
+    int mq = INTEGER(filter)[0];
+    f.min_mapq = (uint8_t) (mq < 0 ? 0 : mq > 255 ? 255 : mq);
+    f.require_flags = (uint16_t) INTEGER(filter)[1];
+    f.exclude_flags = (uint16_t) INTEGER(filter)[2];
+    const char *reg = NULL;
+    if (!Rf_isNull(region))
+        reg = Rf_translateCharUTF8(STRING_ELT(region, 0));
+
+    *qxp = PROTECT(new_handle("bams3_query", query_finalize));
+    *bxp = PROTECT(new_handle("bams3_batch", batch_finalize));
+    bams3_query *q = NULL;
+    int rc = bams3_reader_query(r, reg, &f, &q);
+    if (rc != BAMS3_OK) {
+        UNPROTECT(2);
+        fail(rc, NULL);
+    }
+    R_SetExternalPtrAddr(*qxp, q);
+    bams3_batch *b = NULL;
+    rc = bams3_batch_new(columns, (size_t) capacity, &b);
+    if (rc != BAMS3_OK) {
+        UNPROTECT(2);
+        fail(rc, NULL); /* the query is freed by its finalizer */
+    }
+    R_SetExternalPtrAddr(*bxp, b);
+    UNPROTECT(2);
+}
+
+/* Next batch, or an R error carrying the library's message (handles freed first). */
+static int next_batch(SEXP qxp, SEXP bxp, bams3_batch_columns *cols)
+{
+    bams3_query *q = (bams3_query *) R_ExternalPtrAddr(qxp);
+    bams3_batch *b = (bams3_batch *) R_ExternalPtrAddr(bxp);
+    int n = bams3_query_next_batch(q, b);
+    if (n < 0) {
+        char msg[4096];
+        snprintf(msg, sizeof msg, "%s", bams3_last_error());
+        query_finalize(qxp);
+        batch_finalize(bxp);
+        last_code = n;
+        Rf_error("%s", msg);
+    }
+    if (n > 0) {
+        int rc = bams3_batch_get_columns(b, cols);
+        if (rc != BAMS3_OK)
+            fail(rc, NULL);
+    }
+    return n;
+}
+
+/* Whether a F_CIGAR text is "simple" in Rsamtools' sense: no operation, or one M. */
+static int simple_cigar(const char *c, size_t len)
+{
+    if (len == 0)
+        return 1;
+    for (size_t i = 0; i + 1 < len; ++i)
+        if (c[i] < '0' || c[i] > '9')
+            return 0;
+    return c[len - 1] == 'M';
+}
+
+/* c(records, nucleotides) for one region (NULL: everything). */
+SEXP C_count(SEXP reader, SEXP region, SEXP filter, SEXP simpleCigar, SEXP capacity)
+{
+    int simple = Rf_asLogical(simpleCigar) == TRUE;
+    SEXP qxp, bxp;
+    start_query(reader, region, filter, simple ? BAMS3_COLUMN_CIGAR : 0, Rf_asInteger(capacity),
+                &qxp, &bxp);
+    PROTECT(qxp);
+    PROTECT(bxp);
+    double records = 0, nucleotides = 0;
+    bams3_batch_columns c;
+    int n;
+    while ((n = next_batch(qxp, bxp, &c)) > 0) {
+        for (int i = 0; i < n; ++i) {
+            if (simple && !simple_cigar(c.cigar + c.cigar_offsets[i],
+                                        c.cigar_offsets[i + 1] - c.cigar_offsets[i]))
+                continue;
+            records += 1;
+            nucleotides += c.seq_len[i];
+        }
+        R_CheckUserInterrupt();
+    }
+    query_finalize(qxp);
+    batch_finalize(bxp);
+    SEXP ans = PROTECT(Rf_allocVector(REALSXP, 2));
+    REAL(ans)[0] = records;
+    REAL(ans)[1] = nucleotides;
+    UNPROTECT(3);
+    return ans;
+}
+
+/* Rsamtools' template order. */
+enum {
+    F_QNAME, F_FLAG, F_RNAME, F_STRAND, F_POS, F_QWIDTH, F_MAPQ, F_CIGAR, F_MRNM, F_MPOS, F_ISIZE, F_SEQ, F_QUAL, F_TAG,
+    F_N_FIELDS,
+    /* private slots of the accumulator */
+    F_SEQ_WIDTH = F_N_FIELDS, F_QUAL_WIDTH, F_N_SLOTS
+};
+
+static const char SEQ_KEY[16] = {'-', 'A', 'C', 'M', 'G', 'R', 'S', 'V',
+                                 'T', 'W', 'Y', 'H', 'K', 'D', 'B', 'N'};
+
+static char complement(char c)
+{
+    switch (c) {
+    case 'A': return 'T';
+    case 'C': return 'G';
+    case 'G': return 'C';
+    case 'T': return 'A';
+    case 'M': return 'K';
+    case 'R': return 'Y';
+    case 'Y': return 'R';
+    case 'K': return 'M';
+    case 'V': return 'B';
+    case 'H': return 'D';
+    case 'D': return 'H';
+    case 'B': return 'V';
+    default: return c;
+    }
+}
+
+/* Growable columns, all held in the PROTECTed list `store` (so a longjmp frees them). */
+typedef struct {
+    SEXP store;
+    int want[F_N_FIELDS];
+    R_xlen_t n, cap;
+    R_xlen_t seq_n, seq_cap, qual_n, qual_cap;
+    int ntags;
+    char (*tagnames)[2];
+} acc_t;
+
+static SEXP grow_vec(SEXP v, R_xlen_t len)
+{
+    R_xlen_t old = Rf_xlength(v);
+    SEXP w = PROTECT(Rf_xlengthgets(v, len));
+    switch (TYPEOF(w)) {
+    case INTSXP:
+        for (R_xlen_t i = old; i < len; ++i) INTEGER(w)[i] = NA_INTEGER;
+        break;
+    case REALSXP:
+        for (R_xlen_t i = old; i < len; ++i) REAL(w)[i] = NA_REAL;
+        break;
+    case STRSXP:
+        for (R_xlen_t i = old; i < len; ++i) SET_STRING_ELT(w, i, NA_STRING);
+        break;
+    case RAWSXP:
+        for (R_xlen_t i = old; i < len; ++i) RAW(w)[i] = 0;
+        break;
+    default:
+        break;
+    }
+    UNPROTECT(1);
+    return w;
+}
+
+static void acc_grow(acc_t *a, R_xlen_t need)
+{
+    if (need <= a->cap)
+        return;
+    R_xlen_t cap = a->cap ? a->cap : 65536;
+    while (cap < need)
+        cap *= 2;
+    for (int i = 0; i < F_N_SLOTS; ++i) {
+        SEXP v = VECTOR_ELT(a->store, i);
+        if (Rf_isNull(v) || i == F_SEQ || i == F_QUAL)
+            continue;
+        if (i == F_TAG) {
+            for (int t = 0; t < a->ntags; ++t) {
+                SEXP tv = VECTOR_ELT(v, t);
+                if (!Rf_isNull(tv))
+                    SET_VECTOR_ELT(v, t, grow_vec(tv, cap));
+            }
+            continue;
+        }
+        SET_VECTOR_ELT(a->store, i, grow_vec(v, cap));
+    }
+    a->cap = cap;
+}
+
+static unsigned char *bytes_reserve(acc_t *a, int slot, R_xlen_t *n, R_xlen_t *cap, R_xlen_t more)
+{
+    if (*n + more > *cap) {
+        R_xlen_t c = *cap ? *cap : (1 << 20);
+        while (c < *n + more)
+            c *= 2;
+        SET_VECTOR_ELT(a->store, slot, Rf_xlengthgets(VECTOR_ELT(a->store, slot), c));
+        *cap = c;
+    }
+    return RAW(VECTOR_ELT(a->store, slot)) + *n;
+}
+
+static int32_t rd_i32(const uint8_t *p) { int32_t v; memcpy(&v, p, 4); return v; }
+static uint32_t rd_u32(const uint8_t *p) { uint32_t v; memcpy(&v, p, 4); return v; }
+static int16_t rd_i16(const uint8_t *p) { int16_t v; memcpy(&v, p, 2); return v; }
+static uint16_t rd_u16(const uint8_t *p) { uint16_t v; memcpy(&v, p, 2); return v; }
+
+static const char *type_name(SEXPTYPE t) { return Rf_type2char(t); }
+
+/* The tag vector for tag t, allocated on first sight with the type of `ty` (Rsamtools' rule),
+ * or an error when a later record has another type. */
+static SEXP tag_vector(acc_t *a, int t, SEXPTYPE want)
+{
+    SEXP tags = VECTOR_ELT(a->store, F_TAG);
+    SEXP v = VECTOR_ELT(tags, t);
+    if (Rf_isNull(v)) {
+        v = PROTECT(Rf_allocVector(want, a->cap));
+        switch (want) {
+        case INTSXP: for (R_xlen_t i = 0; i < a->cap; ++i) INTEGER(v)[i] = NA_INTEGER; break;
+        case REALSXP: for (R_xlen_t i = 0; i < a->cap; ++i) REAL(v)[i] = NA_REAL; break;
+        case STRSXP: for (R_xlen_t i = 0; i < a->cap; ++i) SET_STRING_ELT(v, i, NA_STRING); break;
+        case RAWSXP: memset(RAW(v), 0, (size_t) a->cap); break;
+        default: break; /* VECSXP starts as NULLs */
+        }
+        SET_VECTOR_ELT(tags, t, v);
+        UNPROTECT(1);
+        return v;
+    }
+    if ((SEXPTYPE) TYPEOF(v) != want)
+        Rf_error("tag '%.2s' type is inconsistent; was '%s', is '%s'", a->tagnames[t],
+                 type_name(TYPEOF(v)), type_name(want));
+    return v;
+}
+
+/* A B-array value as Rsamtools 2.14 reads it (c/C as unsigned bytes, s/S as signed 16-bit,
+ * i/I as signed 32-bit, f as double). */
+static SEXP b_array(const uint8_t *p, const uint8_t *end)
+{
+    if (end - p < 5)
+        return R_NilValue;
+    uint8_t sub = p[0];
+    uint32_t n = rd_u32(p + 1);
+    p += 5;
+    size_t size = (sub == 'c' || sub == 'C') ? 1 : (sub == 's' || sub == 'S') ? 2 : 4;
+    if ((size_t) (end - p) < (size_t) n * size)
+        return R_NilValue;
+    SEXP v;
+    if (sub == 'f') {
+        v = PROTECT(Rf_allocVector(REALSXP, n));
+        for (uint32_t i = 0; i < n; ++i) {
+            float f;
+            memcpy(&f, p + 4 * (size_t) i, 4);
+            REAL(v)[i] = f;
+        }
+    } else {
+        v = PROTECT(Rf_allocVector(INTSXP, n));
+        for (uint32_t i = 0; i < n; ++i) {
+            const uint8_t *q = p + size * i;
+            INTEGER(v)[i] = size == 1 ? (int) q[0] : size == 2 ? (int) rd_i16(q) : (int) rd_i32(q);
+        }
+    }
+    UNPROTECT(1);
+    return v;
+}
+
+static void parse_tags(acc_t *a, R_xlen_t idx, const uint8_t *p, const uint8_t *end)
+{
+    uint32_t seen = 0; /* first occurrence wins, as bam_aux_get */
+    while (end - p >= 3) {
+        char t0 = (char) p[0], t1 = (char) p[1];
+        uint8_t ty = p[2];
+        const uint8_t *v = p + 3;
+        size_t len;
+        switch (ty) {
+        case 'A': case 'c': case 'C': len = 1; break;
+        case 's': case 'S': len = 2; break;
+        case 'i': case 'I': case 'f': len = 4; break;
+        case 'Z': case 'H': {
+            const uint8_t *z = memchr(v, 0, (size_t) (end - v));
+            if (!z)
+                return;
+            len = (size_t) (z - v) + 1;
+            break;
+        }
+        case 'B': {
+            if (end - v < 5)
+                return;
+            uint8_t sub = v[0];
+            size_t sz = (sub == 'c' || sub == 'C') ? 1 : (sub == 's' || sub == 'S') ? 2 : 4;
+            len = 5 + sz * (size_t) rd_u32(v + 1);
+            break;
+        }
+        default:
+            return; /* the library checked the tags; nothing else can follow */
+        }
+        if ((size_t) (end - v) < len)
+            return;
+        for (int t = 0; t < a->ntags; ++t) {
+            if (a->tagnames[t][0] != t0 || a->tagnames[t][1] != t1 || (seen >> t) & 1)
+                continue;
+            if (t < 32)
+                seen |= 1u << t;
+            SEXP out;
+            switch (ty) {
+            case 'c': out = tag_vector(a, t, INTSXP); INTEGER(out)[idx] = (int8_t) v[0]; break;
+            case 'C': out = tag_vector(a, t, INTSXP); INTEGER(out)[idx] = v[0]; break;
+            case 's': out = tag_vector(a, t, INTSXP); INTEGER(out)[idx] = rd_i16(v); break;
+            case 'S': out = tag_vector(a, t, INTSXP); INTEGER(out)[idx] = rd_u16(v); break;
+            case 'i': out = tag_vector(a, t, INTSXP); INTEGER(out)[idx] = rd_i32(v); break;
+            case 'I': out = tag_vector(a, t, INTSXP); INTEGER(out)[idx] = (int) rd_u32(v); break;
+            case 'f': {
+                float f;
+                memcpy(&f, v, 4);
+                out = tag_vector(a, t, REALSXP);
+                REAL(out)[idx] = f;
+                break;
+            }
+            case 'A':
+                out = tag_vector(a, t, STRSXP);
+                SET_STRING_ELT(out, idx, Rf_mkCharLen((const char *) v, 1));
+                break;
+            case 'Z':
+                out = tag_vector(a, t, STRSXP);
+                SET_STRING_ELT(out, idx, Rf_mkCharLen((const char *) v, (int) (len - 1)));
+                break;
+            case 'H':
+                out = tag_vector(a, t, RAWSXP);
+                RAW(out)[idx] = v[0];
+                break;
+            case 'B':
+                out = tag_vector(a, t, VECSXP);
+                SET_VECTOR_ELT(out, idx, b_array(v, v + len));
+                break;
+            default:
+                break;
+            }
+        }
+        p = v + len;
+    }
+}
+
+/* Builds an XRawList of class `cls` from concatenated bytes and widths, through `lkup` (256
+ * entries) when not NULL: the layout Rsamtools' _as_XStringSet gives. */
+static SEXP as_xstringset(const char *cls, const char *elt, SEXP bytes, SEXP width, const int *lkup)
+{
+    SEXP ans = PROTECT(alloc_XRawList(cls, elt, width));
+    XVectorList_holder h = hold_XVectorList(ans);
+    const unsigned char *src = RAW(bytes);
+    R_xlen_t at = 0, n = Rf_xlength(width);
+    for (R_xlen_t i = 0; i < n; ++i) {
+        Chars_holder d = get_elt_from_XRawList_holder(&h, (int) i);
+        char *dst = (char *) d.ptr;
+        for (int j = 0; j < d.length; ++j)
+            dst[j] = lkup ? (char) lkup[src[at + j]] : (char) src[at + j];
+        at += d.length;
+    }
+    UNPROTECT(1);
+    return ans;
+}
+
+/*
+ * scanBam for one region (NULL: everything): a list in Rsamtools' template order with NULL
+ * for fields not asked for. rname/mrnm are 1-based integer codes and strand 1/2/NA (the R side
+ * adds the factor attributes); seq is a DNAStringSet built through `dna_lkup`, qual a
+ * BStringSet (the R side makes it a PhredQuality).
+ */
+SEXP C_scan(SEXP reader, SEXP region, SEXP filter, SEXP what, SEXP tags, SEXP opts,
+            SEXP dna_lkup)
+{
+    int revcomp = LOGICAL(opts)[0] == TRUE, simple = LOGICAL(opts)[1] == TRUE;
+    int capacity = 65536;
+    if (Rf_length(what) != F_N_FIELDS - 1)
+        Rf_error("internal: 'what' must have %d entries", F_N_FIELDS - 1);
+    acc_t a;
+    memset(&a, 0, sizeof a);
+    for (int i = 0; i < F_N_FIELDS - 1; ++i)
+        a.want[i] = LOGICAL(what)[i] == TRUE;
+    a.ntags = Rf_length(tags);
+    a.want[F_TAG] = a.ntags > 0;
+    a.tagnames = (char (*)[2]) R_alloc((size_t) a.ntags + 1, 2);
+    for (int t = 0; t < a.ntags; ++t) {
+        const char *s = CHAR(STRING_ELT(tags, t));
+        if (strlen(s) != 2)
+            Rf_error("tag names must have two characters: '%s'", s);
+        a.tagnames[t][0] = s[0];
+        a.tagnames[t][1] = s[1];
+    }
+    uint32_t columns = 0;
+    if (a.want[F_QNAME]) columns |= BAMS3_COLUMN_NAME;
+    if (a.want[F_CIGAR] || simple) columns |= BAMS3_COLUMN_CIGAR;
+    if (a.want[F_SEQ]) columns |= BAMS3_COLUMN_SEQ;
+    if (a.want[F_QUAL]) columns |= BAMS3_COLUMN_QUAL;
+    if (a.want[F_TAG]) columns |= BAMS3_COLUMN_AUX;
+
+    a.store = PROTECT(Rf_allocVector(VECSXP, F_N_SLOTS));
+    for (int i = 0; i < F_N_FIELDS; ++i) {
+        if (!a.want[i])
+            continue;
+        SEXPTYPE t = (i == F_QNAME || i == F_CIGAR) ? STRSXP : (i == F_SEQ || i == F_QUAL) ? RAWSXP
+                   : (i == F_TAG) ? VECSXP : INTSXP;
+        SET_VECTOR_ELT(a.store, i, Rf_allocVector(t, i == F_TAG ? a.ntags : 0));
+    }
+    if (a.want[F_TAG])
+        Rf_setAttrib(VECTOR_ELT(a.store, F_TAG), R_NamesSymbol, tags);
+    if (a.want[F_SEQ])
+        SET_VECTOR_ELT(a.store, F_SEQ_WIDTH, Rf_allocVector(INTSXP, 0));
+    if (a.want[F_QUAL])
+        SET_VECTOR_ELT(a.store, F_QUAL_WIDTH, Rf_allocVector(INTSXP, 0));
+
+    SEXP qxp, bxp;
+    start_query(reader, region, filter, columns, capacity, &qxp, &bxp);
+    PROTECT(qxp);
+    PROTECT(bxp);
+
+    bams3_batch_columns c;
+    int n;
+    while ((n = next_batch(qxp, bxp, &c)) > 0) {
+        acc_grow(&a, a.n + n);
+        SEXP s[F_N_SLOTS];
+        for (int i = 0; i < F_N_SLOTS; ++i)
+            s[i] = VECTOR_ELT(a.store, i);
+        for (int i = 0; i < n; ++i) {
+            if (simple && !simple_cigar(c.cigar + c.cigar_offsets[i],
+                                        c.cigar_offsets[i + 1] - c.cigar_offsets[i]))
+                continue;
+            R_xlen_t k = a.n++;
+            uint16_t flag = c.flag[i];
+            int unmapped = (flag & 0x4) != 0, mate_unmapped = (flag & 0x8) != 0;
+            int placed = c.ref_id[i] >= 0, mate_placed = c.next_ref_id[i] >= 0;
+            if (a.want[F_QNAME])
+                SET_STRING_ELT(s[F_QNAME], k,
+                               Rf_mkCharLen(c.name + c.name_offsets[i],
+                                            (int) (c.name_offsets[i + 1] - c.name_offsets[i])));
+            if (a.want[F_FLAG]) INTEGER(s[F_FLAG])[k] = flag;
+            if (a.want[F_RNAME]) INTEGER(s[F_RNAME])[k] = placed ? c.ref_id[i] + 1 : NA_INTEGER;
+            if (a.want[F_STRAND])
+                INTEGER(s[F_STRAND])[k] = unmapped ? NA_INTEGER : (flag & 0x10) ? 2 : 1;
+            if (a.want[F_POS])
+                INTEGER(s[F_POS])[k] = (!placed || unmapped) ? NA_INTEGER : c.pos[i] + 1;
+            if (a.want[F_QWIDTH]) INTEGER(s[F_QWIDTH])[k] = unmapped ? NA_INTEGER : c.query_len[i];
+            if (a.want[F_MAPQ]) INTEGER(s[F_MAPQ])[k] = unmapped ? NA_INTEGER : c.mapq[i];
+            if (a.want[F_CIGAR])
+                SET_STRING_ELT(s[F_CIGAR], k,
+                               (!placed || unmapped)
+                                   ? NA_STRING
+                                   : Rf_mkCharLen(c.cigar + c.cigar_offsets[i],
+                                                  (int) (c.cigar_offsets[i + 1] - c.cigar_offsets[i])));
+            if (a.want[F_MRNM]) INTEGER(s[F_MRNM])[k] = mate_placed ? c.next_ref_id[i] + 1 : NA_INTEGER;
+            if (a.want[F_MPOS])
+                INTEGER(s[F_MPOS])[k] = (!mate_placed || mate_unmapped) ? NA_INTEGER : c.next_pos[i] + 1;
+            if (a.want[F_ISIZE])
+                INTEGER(s[F_ISIZE])[k] = (unmapped || mate_unmapped) ? NA_INTEGER : c.tlen[i];
+            int rc_this = revcomp && (flag & 0x10);
+            if (a.want[F_SEQ]) {
+                size_t len = c.seq_offsets[i + 1] - c.seq_offsets[i];
+                unsigned char *dst = bytes_reserve(&a, F_SEQ, &a.seq_n, &a.seq_cap, (R_xlen_t) len);
+                const char *src = c.seq + c.seq_offsets[i];
+                for (size_t j = 0; j < len; ++j) {
+                    char b = src[rc_this ? len - 1 - j : j];
+                    b = b == '=' ? '-' : b;
+                    dst[j] = (unsigned char) (rc_this ? complement(b) : b);
+                }
+                a.seq_n += (R_xlen_t) len;
+                INTEGER(s[F_SEQ_WIDTH])[k] = (int) len;
+            }
+            if (a.want[F_QUAL]) {
+                size_t len = c.qual_offsets[i + 1] - c.qual_offsets[i];
+                unsigned char *dst = bytes_reserve(&a, F_QUAL, &a.qual_n, &a.qual_cap, (R_xlen_t) len);
+                const uint8_t *src = c.qual + c.qual_offsets[i];
+                /* Phred+33 in a char, as Rsamtools (a missing 0xFF wraps to a space), cut at a
+                 * NUL as its strlen does. */
+                size_t j = 0;
+                for (; j < len; ++j) {
+                    unsigned char q = (unsigned char) (src[rc_this ? len - 1 - j : j] + 33);
+                    if (q == 0)
+                        break;
+                    dst[j] = q;
+                }
+                a.qual_n += (R_xlen_t) j;
+                INTEGER(s[F_QUAL_WIDTH])[k] = (int) j;
+            }
+            if (a.want[F_TAG])
+                parse_tags(&a, k, c.aux + c.aux_offsets[i], c.aux + c.aux_offsets[i + 1]);
+        }
+        R_CheckUserInterrupt();
+    }
+    query_finalize(qxp);
+    batch_finalize(bxp);
+
+    SEXP ans = PROTECT(Rf_allocVector(VECSXP, F_N_FIELDS));
+    for (int i = 0; i < F_N_FIELDS; ++i) {
+        if (!a.want[i])
+            continue;
+        SEXP v = VECTOR_ELT(a.store, i);
+        if (i == F_SEQ || i == F_QUAL) {
+            SEXP w = PROTECT(Rf_xlengthgets(VECTOR_ELT(a.store, i == F_SEQ ? F_SEQ_WIDTH : F_QUAL_WIDTH), a.n));
+            SEXP x = i == F_SEQ ? as_xstringset("DNAStringSet", "DNAString", v, w, INTEGER(dna_lkup))
+                              : as_xstringset("BStringSet", "BString", v, w, NULL);
+            SET_VECTOR_ELT(ans, i, x);
+            UNPROTECT(1);
+        } else if (i == F_TAG) {
+            for (int t = 0; t < a.ntags; ++t) {
+                SEXP tv = VECTOR_ELT(v, t);
+                if (!Rf_isNull(tv))
+                    SET_VECTOR_ELT(v, t, Rf_xlengthgets(tv, a.n));
+            }
+            SET_VECTOR_ELT(ans, i, v);
+        } else {
+            SET_VECTOR_ELT(ans, i, Rf_xlengthgets(v, a.n));
+        }
+    }
+    UNPROTECT(4);
+    return ans;
+}
+
+/* ---- registration ----------------------------------------------------------------------- */
+
+static const R_CallMethodDef call_methods[] = {
+    {"C_last_code", (DL_FUNC) &C_last_code, 0},
+    {"C_strerror", (DL_FUNC) &C_strerror, 1},
+    {"C_version", (DL_FUNC) &C_version, 0},
+    {"C_open", (DL_FUNC) &C_open, 1},
+    {"C_close", (DL_FUNC) &C_close, 1},
+    {"C_is_open", (DL_FUNC) &C_is_open, 1},
+    {"C_header_text", (DL_FUNC) &C_header_text, 1},
+    {"C_references", (DL_FUNC) &C_references, 1},
+    {"C_stats_json", (DL_FUNC) &C_stats_json, 1},
+    {"C_count", (DL_FUNC) &C_count, 5},
+    {"C_scan", (DL_FUNC) &C_scan, 7},
+    {NULL, NULL, 0}};
+
+void R_init_bams3(DllInfo *dll)
+{
+    R_registerRoutines(dll, NULL, call_methods, NULL, NULL);
+    R_useDynamicSymbols(dll, FALSE);
+    R_forceSymbols(dll, TRUE);
+}
