@@ -286,7 +286,7 @@ impl Storage for S3Storage {
             let gets = spans
                 .iter()
                 .map(|s| self.get_retry(&full, Some(s.clone()), None));
-            futures_util::future::join_all(gets).await
+            futures::future::join_all(gets).await
         })?;
         let mut bodies = Vec::with_capacity(spans.len());
         for f in fetched {
