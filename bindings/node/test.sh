@@ -36,7 +36,7 @@ for f in "$WORK/gen/"bams3.*.node; do strip --strip-debug -o "$HERE/$(basename "
 
 export BAMS3_NODE_TMP="$WORK/data" BAMS3_NODE_GENERATED="$WORK/gen"
 set +e
-node --test --test-reporter=tap test/ 2>&1 | tee "$WORK/tap.txt"
+node --test --test-reporter=tap test/*.test.js 2>&1 | tee "$WORK/tap.txt"
 status=${PIPESTATUS[0]}
 set -e
 pass=$(awk '/^# pass / {print $3}' "$WORK/tap.txt" | tail -n1)

@@ -14,7 +14,7 @@ const DATA = process.env.BAMS3_TEST_DATA || path.join(os.homedir(), '.cache', 'b
 const TMP = process.env.BAMS3_NODE_TMP || fs.mkdtempSync(path.join(os.tmpdir(), 'bams3-node-'));
 
 function run(cmd, args, opts = {}) {
-  const r = spawnSync(cmd, args, { maxBuffer: 1 << 30, encoding: opts.encoding ?? 'utf8', env: opts.env ?? process.env, input: opts.input });
+  const r = spawnSync(cmd, args, { maxBuffer: 1 << 30, encoding: opts.encoding ?? 'utf8', env: opts.env ?? process.env, input: opts.input, cwd: opts.cwd });
   if (r.error) throw r.error;
   return r;
 }

@@ -37,7 +37,7 @@ function randomQueries(name, lines, refs) {
     const filter = r.pick(FILTERS)[0];
     let region;
     if (placed.length === 0 || i % 7 === 6) {
-      region = r.pick(refs).name;
+      region = refs.length ? r.pick(refs).name : '*';
     } else {
       const [ref, pos] = r.pick(placed);
       const beg = Math.max(1, pos - r.int(0, 3000));
@@ -52,10 +52,6 @@ function randomQueries(name, lines, refs) {
   qs.push({ regions: ['*'], filter: {} });
   qs.push({ regions: [...several, '*'], filter: { excludeFlags: 0x904 } });
   return qs;
-}
-
-function tagText(v) {
-  return v;
 }
 
 // Checks a record's fields against the columns of its own SAM line (from the CLI's formatter).
