@@ -147,7 +147,10 @@ mod tests {
                 BAMS3_ERR_INVALID
             );
             let rc = bams3_stream_open(c"bams3:///no/such/dataset".as_ptr(), &mut s);
-            assert!(rc == BAMS3_ERR_NOT_FOUND || rc == crate::error::BAMS3_ERR_IO, "{rc}");
+            assert!(
+                rc == BAMS3_ERR_NOT_FOUND || rc == crate::error::BAMS3_ERR_IO,
+                "{rc}"
+            );
             assert_eq!(bams3_stream_open(std::ptr::null(), &mut s), BAMS3_ERR_NULL);
             assert_eq!(s, before);
             let mut n = 0u64;
@@ -158,8 +161,7 @@ mod tests {
 
     #[test]
     fn a_dataset_reads_as_bgzf_from_start_to_end() {
-        let dir =
-            std::env::temp_dir().join(format!("bams3-ffi-stream-{}", std::process::id()));
+        let dir = std::env::temp_dir().join(format!("bams3-ffi-stream-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         let header = bams3_core::Header::from_sam_text("@SQ\tSN:chr1\tLN:1000\n").unwrap();
         let st = Arc::new(storage::LocalStorage::new(&dir));
@@ -169,7 +171,8 @@ mod tests {
             bams3_core::dataset::WriteOptions::default(),
         )
         .unwrap();
-        w.push(bams3_core::Record::from_sam_fields_for_doc()).unwrap();
+        w.push(bams3_core::Record::from_sam_fields_for_doc())
+            .unwrap();
         w.finish().unwrap();
         for suffix in ["", ".csi"] {
             let url = std::ffi::CString::new(format!("bams3://{}{suffix}", dir.display())).unwrap();

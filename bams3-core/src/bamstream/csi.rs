@@ -138,7 +138,12 @@ mod tests {
     #[test]
     fn bins_match_htslib() {
         // BAI's numbering is CSI's with min_shift 14 and 5 levels.
-        for (beg, end) in [(0, 1), (0, 1 << 14), (16383, 16385), (1 << 20, (1 << 20) + 100)] {
+        for (beg, end) in [
+            (0, 1),
+            (0, 1 << 14),
+            (16383, 16385),
+            (1 << 20, (1 << 20) + 100),
+        ] {
             assert_eq!(
                 reg2bin(beg, end, 14, 5),
                 crate::record::reg2bin(beg, end) as u32,

@@ -30,7 +30,9 @@ pub fn push_block(out: &mut Vec<u8>, data: &[u8]) {
     let bsize = (n + BLOCK_OVERHEAD - 1) as u16;
     out.reserve(n + BLOCK_OVERHEAD);
     // gzip member with FEXTRA, OS unknown, and the BGZF "BC" subfield giving the block size.
-    out.extend_from_slice(&[0x1f, 0x8b, 0x08, 0x04, 0, 0, 0, 0, 0, 0xff, 6, 0, b'B', b'C', 2, 0]);
+    out.extend_from_slice(&[
+        0x1f, 0x8b, 0x08, 0x04, 0, 0, 0, 0, 0, 0xff, 6, 0, b'B', b'C', 2, 0,
+    ]);
     out.extend_from_slice(&bsize.to_le_bytes());
     // One final deflate block of type 00 (stored): LEN and its complement.
     out.push(0x01);
@@ -64,7 +66,14 @@ mod tests {
 
     #[test]
     fn blocks_are_valid_bgzf_and_sized_as_promised() {
-        for n in [1usize, 100, BLOCK_DATA - 1, BLOCK_DATA, BLOCK_DATA + 1, 3 * BLOCK_DATA + 7] {
+        for n in [
+            1usize,
+            100,
+            BLOCK_DATA - 1,
+            BLOCK_DATA,
+            BLOCK_DATA + 1,
+            3 * BLOCK_DATA + 7,
+        ] {
             let data: Vec<u8> = (0..n).map(|i| (i * 7 % 251) as u8).collect();
             let framed = frame(&data);
             assert_eq!(framed.len() as u64, framed_len(n as u64), "n={n}");

@@ -132,7 +132,11 @@ fn unit_entries(ds: &Dataset, u: &Unit) -> Result<Vec<ChunkEntry>> {
                 .into_iter()
                 .filter(|e| e.bin_start == u.bin_start && u.part.is_none_or(|p| p == e.part))
                 .collect(),
-            Err(_) => ds.chunks(None, None)?.get(a..a + n).ok_or_else(missing)?.to_vec(),
+            Err(_) => ds
+                .chunks(None, None)?
+                .get(a..a + n)
+                .ok_or_else(missing)?
+                .to_vec(),
         };
         if entries.len() != n {
             return Err(missing());

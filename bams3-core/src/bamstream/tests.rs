@@ -92,8 +92,8 @@ fn read_all(s: &mut BamStream) -> Vec<u8> {
 }
 
 fn decode(stream: &[u8]) -> (Header, Vec<Record>) {
-    let mut r = crate::bam::Reader::from_bgzf(std::io::Cursor::new(stream.to_vec()), 1, "stream")
-        .unwrap();
+    let mut r =
+        crate::bam::Reader::from_bgzf(std::io::Cursor::new(stream.to_vec()), 1, "stream").unwrap();
     let mut recs = Vec::new();
     while let Some(rec) = r.read_record().unwrap() {
         recs.push(rec);
@@ -136,7 +136,10 @@ fn sorted_dataset_streams_as_its_records_with_a_predicted_layout() {
     assert_eq!(s.read(s.len(), &mut buf).unwrap(), 0);
     // Every unit starts where a block starts and holds whole records.
     for u in &layout.units {
-        assert_eq!(&bytes[u.offset as usize..u.offset as usize + 4], &[0x1f, 0x8b, 8, 4]);
+        assert_eq!(
+            &bytes[u.offset as usize..u.offset as usize + 4],
+            &[0x1f, 0x8b, 8, 4]
+        );
     }
     std::fs::remove_dir_all(&dir).unwrap();
 }
@@ -151,7 +154,10 @@ fn unsorted_dataset_streams_in_query_order() {
     }
     let ds = write(&dir, &recs, 4 << 10);
     assert!(!ds.metadata().sorted_input);
-    assert!(layout_of(&ds).unwrap().units.iter().any(|u| u.n_chunks > 1), "merged bins");
+    assert!(
+        layout_of(&ds).unwrap().units.iter().any(|u| u.n_chunks > 1),
+        "merged bins"
+    );
     let mut s = BamStream::new(ds.clone()).unwrap();
     let (_, got) = decode(&read_all(&mut s));
     let want: Vec<Record> = ds
@@ -229,7 +235,10 @@ fn csi_covers_every_unit_and_counts_as_idxstats() {
     }
     let no_coor = le64(&raw, &mut at);
     assert_eq!(at, raw.len());
-    assert_eq!(no_coor, recs.iter().filter(|x| x.ref_id() < 0).count() as u64);
+    assert_eq!(
+        no_coor,
+        recs.iter().filter(|x| x.ref_id() < 0).count() as u64
+    );
     // Every placed unit is one chunk of the index.
     starts.sort_unstable();
     let placed: Vec<u64> = layout
@@ -283,7 +292,10 @@ fn the_layout_table_pages_back_to_the_same_units() {
         offset += framed_len(raw);
     }
     storage
-        .put(objects::LAYOUT_KEY, &objects::encode_layout(&layout, b"csi"))
+        .put(
+            objects::LAYOUT_KEY,
+            &objects::encode_layout(&layout, b"csi"),
+        )
         .unwrap();
     let paged = PagedLayout::open(storage.clone(), 100).unwrap().unwrap();
     assert_eq!(paged.len(), 2500);
@@ -296,7 +308,10 @@ fn the_layout_table_pages_back_to_the_same_units() {
         assert_eq!(paged.unit_at(at).unwrap(), want, "offset {at}");
     }
     assert_eq!(paged.get(2499).unwrap(), layout.units[2499]);
-    assert!(PagedLayout::open(storage.clone(), 99).is_err(), "another header");
+    assert!(
+        PagedLayout::open(storage.clone(), 99).is_err(),
+        "another header"
+    );
     // A damaged page is caught by its checksum.
     let mut bytes = objects::encode_layout(&layout, b"csi");
     let n = bytes.len();
