@@ -3,6 +3,7 @@
 
 const test = require('node:test');
 const assert = require('node:assert/strict');
+const fs = require('node:fs');
 const path = require('node:path');
 const bams3 = require('..');
 const { realBams, dataset, rng, cli, collect } = require('./helpers');
@@ -30,7 +31,8 @@ for (const bam of realBams()) {
       assert.deepEqual(await ds.stats(), JSON.parse(cli(['stats', '--json', loc]).stdout));
     });
 
-    await t.test('depth of every reference with reads', async () => {
+    // Every position of every reference: the smaller files (the largest has millions of positions).
+    if (fs.statSync(bam).size < 5 << 20) await t.test('depth of every reference with reads', async () => {
       const got = (await collect(ds.depth())).map(([p, d, ref]) => `${ref}\t${p}\t${d}`);
       assert.deepEqual(got, cliDepth([loc]));
     });
