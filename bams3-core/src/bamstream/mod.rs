@@ -264,8 +264,8 @@ impl Table {
 
 /// A dataset served as a BAM byte stream, read at any offset.
 ///
-/// Memory is bounded by two units: the one being read and the next, decoded ahead on a second
-/// thread because htslib reads a stream mostly in order.
+/// Memory is bounded by two units: the one being read and, once reads run from one unit into
+/// the next, the next one, decoded ahead on a second thread.
 pub struct BamStream {
     ds: Arc<Dataset>,
     table: Table,
@@ -336,8 +336,11 @@ impl BamStream {
             _ => unit_bytes(&self.ds, u)?,
         };
         let data = Arc::new(data);
+        // Decode ahead only once htslib reads on from one unit into the next (a whole-file
+        // read); a region query that seeks to a unit and stops there should not pay for it.
+        let sequential = self.current.as_ref().is_some_and(|(j, _)| *j + 1 == i);
         self.current = Some((i, data.clone()));
-        if i + 1 < self.table.len() {
+        if sequential && i + 1 < self.table.len() {
             let next = self.table.get(i + 1)?;
             let (tx, rx) = std::sync::mpsc::sync_channel(1);
             let ds = self.ds.clone();

@@ -103,8 +103,6 @@ setMethod("scanBamHeader", "Bams3File", function(files, ..., what = c("targets",
         fields <- strsplit(lines, "\t", fixed = TRUE)
         text <- lapply(fields, `[`, -1L)
         names(text) <- vapply(fields, `[`, "", 1L)
-    } else {
-        text <- structure(list(), names = character())
     }
     list(targets = targets, text = text)
 })

@@ -1,0 +1,325 @@
+'use strict';
+// The `bams3` package: promises and async iterators over the native addon (index.js, generated
+// by napi-rs). Records cross from Rust in batches — one Buffer of BAM records and one of SAM
+// lines per ~4096 records — and each Record decodes only the fields that are read.
+
+const native = require('./index.js');
+
+const CG_IN_SAM = '\tCG:B:';
+
+function codedError(code, message) {
+  const e = new Error(message);
+  e.code = code;
+  return e;
+}
+
+// Runs `fn` (which returns a native promise) so that a synchronous throw — napi-rs checks
+// argument types before any work starts — becomes a rejected promise with a code too.
+function call(fn) {
+  try {
+    return Promise.resolve(fn());
+  } catch (e) {
+    if (!e.code || !String(e.code).startsWith('BAMS3_ERR_')) e.code = 'BAMS3_ERR_INVALID';
+    return Promise.reject(e);
+  }
+}
+
+// A promise that is awaited later: mark it handled now, so that a rejection while the consumer
+// is busy is not reported as unhandled. Awaiting it still throws.
+function ahead(p) {
+  p.catch(() => {});
+  return p;
+}
+
+function regionList(regions) {
+  if (regions === undefined || regions === null) return [];
+  if (typeof regions === 'string') return [regions];
+  if (Array.isArray(regions) && regions.every((r) => typeof r === 'string')) return regions;
+  throw codedError('BAMS3_ERR_INVALID', 'regions must be a string, an array of strings or undefined');
+}
+
+function objectOrUndefined(o, what) {
+  if (o === undefined || o === null) return undefined;
+  if (typeof o !== 'object') throw codedError('BAMS3_ERR_INVALID', `${what} must be an object`);
+  return o;
+}
+
+const TYPED = {
+  c: [Int8Array, 1], C: [Uint8Array, 1], s: [Int16Array, 2], S: [Uint16Array, 2],
+  i: [Int32Array, 4], I: [Uint32Array, 4], f: [Float32Array, 4],
+};
+
+function decodeTags(bam, dv, start, end, line) {
+  const tags = {};
+  let p = start;
+  while (p + 3 <= end) {
+    const name = String.fromCharCode(bam[p], bam[p + 1]);
+    const ty = String.fromCharCode(bam[p + 2]);
+    p += 3;
+    let v;
+    switch (ty) {
+      case 'A': v = String.fromCharCode(bam[p]); p += 1; break;
+      case 'c': v = dv.getInt8(p); p += 1; break;
+      case 'C': v = bam[p]; p += 1; break;
+      case 's': v = dv.getInt16(p, true); p += 2; break;
+      case 'S': v = dv.getUint16(p, true); p += 2; break;
+      case 'i': v = dv.getInt32(p, true); p += 4; break;
+      case 'I': v = dv.getUint32(p, true); p += 4; break;
+      case 'f': v = dv.getFloat32(p, true); p += 4; break;
+      case 'Z':
+      case 'H': {
+        let q = p;
+        while (q < end && bam[q] !== 0) q++;
+        v = bam.toString('utf8', p, q);
+        p = q + 1;
+        break;
+      }
+      case 'B': {
+        const sub = String.fromCharCode(bam[p]);
+        const n = dv.getUint32(p + 1, true);
+        const [Ctor, size] = TYPED[sub] || [];
+        if (!Ctor) throw codedError('BAMS3_ERR_CORRUPT', `tag ${name}: unknown B subtype '${sub}'`);
+        const from = bam.byteOffset + p + 5;
+        v = new Ctor(bam.buffer.slice(from, from + n * size));
+        p += 5 + n * size;
+        // A long CIGAR's CG tag is shown as the CIGAR itself, as htslib (and toSam()) do.
+        if (name === 'CG' && !line.includes(CG_IN_SAM)) continue;
+        break;
+      }
+      default:
+        throw codedError('BAMS3_ERR_CORRUPT', `tag ${name}: unknown type '${ty}'`);
+    }
+    tags[name] = v;
+  }
+  return tags;
+}
+
+/** One alignment record. Fields are decoded when read. */
+class Record {
+  constructor(batch, i, at) {
+    this._b = batch;
+    this._i = i;
+    this._at = at; // offset of the record's block_size in batch.bam
+    this._cols = null;
+  }
+
+  _col(n) {
+    if (this._cols === null) this._cols = this._b.lines[this._i].split('\t');
+    return this._cols[n];
+  }
+
+  get name() { return this._col(0); }
+  get flag() { return this._b.dv.getUint16(this._at + 18, true); }
+  get refName() { return this._col(2); }
+  get pos() { return this._b.dv.getInt32(this._at + 8, true) + 1; }
+  get mapq() { return this._b.bam[this._at + 13]; }
+  get cigar() { return this._col(5); }
+  get nextRefName() {
+    const n = this._col(6);
+    return n === '=' ? this._col(2) : n;
+  }
+  get nextPos() { return this._b.dv.getInt32(this._at + 28, true) + 1; }
+  get tlen() { return this._b.dv.getInt32(this._at + 32, true); }
+  get seq() { return this._col(9); }
+  get qual() { return this._col(10); }
+  get tags() {
+    const { bam, dv } = this._b;
+    const a = this._at;
+    const lName = bam[a + 12];
+    const nCigar = dv.getUint16(a + 16, true);
+    const lSeq = dv.getInt32(a + 20, true);
+    const start = a + 36 + lName + 4 * nCigar + ((lSeq + 1) >> 1) + lSeq;
+    const end = a + 4 + dv.getUint32(a, true);
+    return decodeTags(bam, dv, start, end, this._b.lines[this._i]);
+  }
+
+  /** The line `bams3 query` prints for this record, without the newline. */
+  toSam() { return this._b.lines[this._i]; }
+
+  /** The record's BAM encoding, with its block_size prefix (a copy). */
+  toBam() {
+    const n = 4 + this._b.dv.getUint32(this._at, true);
+    return Buffer.from(this._b.bam.subarray(this._at, this._at + n));
+  }
+
+  toJSON() {
+    const { name, flag, refName, pos, mapq, cigar, nextRefName, nextPos, tlen, seq, qual } = this;
+    const tags = {};
+    for (const [k, v] of Object.entries(this.tags)) tags[k] = ArrayBuffer.isView(v) ? Array.from(v) : v;
+    return { name, flag, refName, pos, mapq, cigar, nextRefName, nextPos, tlen, seq, qual, tags };
+  }
+
+  [Symbol.for('nodejs.util.inspect.custom')]() {
+    return Object.assign(Object.create({ constructor: Record }), this.toJSON());
+  }
+}
+
+// Batches from `nativeIter` (a NativeQuery or NativeDepth), the next one decoded while the
+// caller works through the current one; the native side is released as soon as the loop ends,
+// however it ends.
+async function* batches(start) {
+  let it;
+  try {
+    it = start();
+  } catch (e) {
+    await call(() => { throw e; });
+  }
+  let pending = ahead(it.next());
+  try {
+    for (;;) {
+      const batch = await pending;
+      if (batch === null || batch === undefined) return;
+      pending = ahead(it.next());
+      yield batch;
+    }
+  } finally {
+    await it.close();
+  }
+}
+
+async function* records(start) {
+  for await (const b of batches(start)) {
+    const bam = b.bam;
+    const batch = {
+      bam,
+      dv: new DataView(bam.buffer, bam.byteOffset, bam.byteLength),
+      lines: b.sam.toString('utf8').split('\n'),
+    };
+    let at = 0;
+    for (let i = 0; i < b.count; i++) {
+      const r = new Record(batch, i, at);
+      at += 4 + batch.dv.getUint32(at, true);
+      yield r;
+    }
+  }
+}
+
+async function* bamBuffers(start) {
+  for await (const b of batches(start)) yield b.bam;
+}
+
+async function* depths(start) {
+  for await (const b of batches(start)) {
+    const { pos, depth, refName } = b;
+    for (let i = 0; i < pos.length; i++) yield [pos[i], depth[i], refName];
+  }
+}
+
+/** An open dataset (see `open`). */
+class Dataset {
+  constructor(n) {
+    this._n = n;
+    /** The SAM header text. */
+    this.header = n.header();
+    /** The references: [{ name, length }]. */
+    this.references = n.references();
+  }
+
+  /** The object `bams3 stats --json` prints. */
+  stats() {
+    return call(() => this._n.stats()).then(JSON.parse);
+  }
+
+  /** The number `bams3 query -c` prints for these regions (none: the whole dataset). */
+  count(regions, filter) {
+    return call(() => this._n.count(regionList(regions), objectOrUndefined(filter, 'filter')));
+  }
+
+  /** Records overlapping the regions (none: every record), as `bams3 query` prints them. */
+  query(regions, filter) {
+    return records(() => this._n.query(regionList(regions), objectOrUndefined(filter, 'filter'), false));
+  }
+
+  /** The same records as Buffers of BAM records (each with its block_size), many per Buffer. */
+  queryBam(regions, filter) {
+    return bamBuffers(() => this._n.query(regionList(regions), objectOrUndefined(filter, 'filter'), true));
+  }
+
+  /** `[pos, depth, refName]` for each position, as `bams3 depth` prints them. */
+  depth(regions, options) {
+    return depths(() => this._n.depth(regionList(regions), objectOrUndefined(options, 'options')));
+  }
+
+  /** Later calls reject with BAMS3_ERR_MISUSE. */
+  close() {
+    this._n.close();
+  }
+}
+
+/** Opens a committed dataset: a directory or s3://bucket/prefix. */
+function open(location, options) {
+  return call(() => native.openDataset(location, objectOrUndefined(options, 'options'))).then((n) => new Dataset(n));
+}
+
+/** A dataset being written (see `create`). Calls run in the order they are made. */
+class Writer {
+  constructor(n) {
+    this._n = n;
+    this._tail = Promise.resolve();
+  }
+
+  _then(fn) {
+    const p = this._tail.then(() => call(fn));
+    this._tail = p.catch(() => {});
+    return p;
+  }
+
+  /** Adds one SAM line or an array of them. */
+  write(lines) {
+    return this._then(() => {
+      if (typeof lines === 'string') lines = lines.split('\n').filter((l, i, a) => l !== '' || i < a.length - 1);
+      if (!Array.isArray(lines) || !lines.every((l) => typeof l === 'string')) {
+        throw codedError('BAMS3_ERR_INVALID', 'write() takes a SAM line or an array of SAM lines');
+      }
+      return this._n.writeSam(lines);
+    });
+  }
+
+  /** Adds BAM records, each with its block_size prefix (what queryBam() yields). */
+  writeBam(buffer) {
+    return this._then(() => {
+      if (!(buffer instanceof Uint8Array)) throw codedError('BAMS3_ERR_INVALID', 'writeBam() takes a Buffer');
+      return this._n.writeBam(Buffer.isBuffer(buffer) ? buffer : Buffer.from(buffer.buffer, buffer.byteOffset, buffer.byteLength));
+    });
+  }
+
+  /** Commits the dataset (`_metadata.json` last). */
+  finish() {
+    return this._then(() => this._n.finish());
+  }
+
+  /** Removes what was written. */
+  abort() {
+    return this._then(() => this._n.abort());
+  }
+}
+
+/** Starts a new dataset at `location` (a path that must not exist, or s3://bucket/prefix). */
+function create(location, headerText, options) {
+  return call(() => native.createWriter(location, headerText, objectOrUndefined(options, 'options'))).then((n) => new Writer(n));
+}
+
+/** Converts a BAM or SAM file (or s3://bucket/key) into a new dataset, as `bams3 convert`. */
+async function convert(input, output, options) {
+  const opts = { ...objectOrUndefined(options, 'options') };
+  const onProgress = opts.onProgress;
+  delete opts.onProgress;
+  if (onProgress !== undefined && typeof onProgress !== 'function') {
+    throw codedError('BAMS3_ERR_INVALID', 'onProgress must be a function');
+  }
+  const c = await call(() => native.startConvert(input, output, opts));
+  for (;;) {
+    const step = await c.step();
+    if (onProgress) {
+      try {
+        onProgress(step.records);
+      } catch (e) {
+        if (!step.done) await c.abort();
+        throw e;
+      }
+    }
+    if (step.done) return step.summary;
+  }
+}
+
+module.exports = { open, create, convert, Dataset, Writer, Record };
