@@ -13,7 +13,7 @@ use napi::bindgen_prelude::AsyncTask;
 use napi::Env;
 use napi_derive::napi;
 
-use crate::dataset::{open_storage, with_s3_options};
+use crate::dataset::{open_storage, store_options};
 use crate::error::Failure;
 use crate::work::{task, Job, Work};
 use crate::writer::{check_output, summary, Summary, WriterOptions};
@@ -59,10 +59,12 @@ impl Job for StartJob {
         };
         let opts = self.opts.core(source)?;
         check_output(&self.output)?;
-        // Opened under the S3 options' lock too: the input may be `s3://bucket/key`.
-        let input = with_s3_options(&self.opts.open_options(), || {
-            Ok(AlignmentInput::open(&self.input, opts.threads)?)
-        })?;
+        // The input may be `s3://bucket/key`: reached with the same options as the output.
+        let input = AlignmentInput::open_with(
+            &self.input,
+            opts.threads,
+            &store_options(&self.opts.open_options()),
+        )?;
         let store: Arc<dyn Storage> =
             Arc::from(open_storage(&self.output, &self.opts.open_options())?);
         let mut opts = opts;

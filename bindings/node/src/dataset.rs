@@ -1,11 +1,11 @@
 //! `open()` and the dataset handle: header, references, stats, count, and the start of queries.
 
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use bams3_core::dataset::{Dataset, RecordFilter};
 use bams3_core::region::Region;
-use bams3_core::storage::{self, S3Options, Storage};
+use bams3_core::storage::{self, Storage, StoreOptions};
 use napi::bindgen_prelude::AsyncTask;
 use napi::Env;
 use napi_derive::napi;
@@ -66,29 +66,27 @@ pub fn record_filter(f: Option<Filter>) -> Result<RecordFilter, Failure> {
     })
 }
 
-/// Opens the storage for `location` with these S3 options. bams3-core keeps one set of S3
-/// options for the process, read when a location is opened: a lock keeps two opens with
-/// different options from mixing them up.
-pub fn open_storage(location: &str, opts: &OpenOptions) -> Result<Box<dyn Storage>, Failure> {
-    with_s3_options(opts, || Ok(storage::open(location)?))
-}
-
-/// Runs `f` (which opens S3 locations) with these S3 options in force.
-pub fn with_s3_options<T>(
-    opts: &OpenOptions,
-    f: impl FnOnce() -> Result<T, Failure>,
-) -> Result<T, Failure> {
-    static LOCK: Mutex<()> = Mutex::new(());
-    let _guard = LOCK.lock().unwrap_or_else(|p| p.into_inner());
-    storage::set_s3_options(s3_options(opts));
-    f()
-}
-
-pub fn s3_options(opts: &OpenOptions) -> S3Options {
-    S3Options {
+/// How bams3-core reaches a store for these options (passed at open: the library keeps no
+/// global state, so two datasets of one process may use different endpoints).
+pub fn store_options(opts: &OpenOptions) -> StoreOptions {
+    StoreOptions {
         endpoint_url: opts.endpoint_url.clone().filter(|s| !s.is_empty()),
         no_sign_request: opts.no_sign_request.unwrap_or(false),
+    }
+}
+
+/// The store at `location`, reached as `opts` say (for writers: reads go through
+/// [`Dataset::open_location`] and its cache).
+pub fn open_storage(location: &str, opts: &OpenOptions) -> Result<Box<dyn Storage>, Failure> {
+    Ok(storage::open_with(location, &store_options(opts))?)
+}
+
+/// How a dataset is opened for reading: the store options and the local cache.
+pub fn dataset_options(opts: &OpenOptions) -> bams3_core::dataset::OpenOptions {
+    bams3_core::dataset::OpenOptions {
+        store: store_options(opts),
         cache_chunks: opts.cache_chunks.unwrap_or(false),
+        cache_dir: None,
     }
 }
 
@@ -138,8 +136,7 @@ impl Job for OpenJob {
     type Js = NativeDataset;
 
     fn run(&mut self) -> Result<NativeDataset, Failure> {
-        let store = open_storage(&self.location, &self.opts)?;
-        let ds = Dataset::open(Arc::from(store))?;
+        let ds = Dataset::open_location(&self.location, &dataset_options(&self.opts))?;
         let header = ds.header().sam_text();
         let references = ds
             .header()

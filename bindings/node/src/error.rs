@@ -36,7 +36,7 @@ impl Failure {
 
     /// The JavaScript `Error` for this failure, as a napi error that rejects with it as is.
     pub fn into_js(self, env: Env) -> napi::Error {
-        let e = JsError::from(napi::Error::new(self.code.to_string(), self.message));
+        let e = JsError::from(napi::Error::new(self.code, self.message));
         napi::Error::from(e.into_unknown(env))
     }
 }
@@ -54,6 +54,8 @@ impl From<bams3_core::Error> for Failure {
             Error::Region { .. } => REGION,
             Error::Invalid(_) => INVALID,
             Error::Cancelled => "BAMS3_ERR_CANCELLED",
+            // Internal faults, and variants added to bams3-core later.
+            _ => "BAMS3_ERR_INTERNAL",
         };
         Failure::new(code, e.to_string())
     }

@@ -91,7 +91,7 @@ pub fn summary(s: &WriteSummary) -> Summary {
         records: n(st.total_reads),
         mapped: n(st.mapped_reads),
         unmapped: n(st.unmapped_reads),
-        chunks: n(s.metadata.chunk_count as u64),
+        chunks: n(s.metadata.chunk_count),
         stored_bytes: n(s.stored_bytes),
     }
 }
