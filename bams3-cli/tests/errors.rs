@@ -7,6 +7,7 @@ mod common;
 use common::*;
 use std::fs;
 use std::path::{Path, PathBuf};
+use std::process::Command;
 
 fn tiny() -> PathBuf {
     real_bam("NA12878.chr22.tiny.bam")
@@ -404,4 +405,48 @@ fn closed_stdout_is_not_a_panic() {
             String::from_utf8_lossy(&out.stderr)
         );
     }
+}
+
+/// Inputs that used to be refused although valid: a reference named like an unplaced part
+/// (its folder collided with `data/unmapped.p1.chunk`), and plain-gzip SAM.
+#[test]
+fn names_and_compressions_that_used_to_fail() {
+    let tmp = TempDir::new("names-gzip");
+    // Enough unplaced reads for a second unplaced part (parts hold 2 MiB of BAM records).
+    let mut sam = String::from(
+        "@HD\tVN:1.6\n@SQ\tSN:unmapped.p1.chunk\tLN:1000\n@SQ\tSN:unmapped.chunk\tLN:1000\n",
+    );
+    sam.push_str("r0\t0\tunmapped.p1.chunk\t10\t60\t4M\t*\t0\t0\tACGT\tIIII\n");
+    sam.push_str("r1\t0\tunmapped.chunk\t20\t60\t4M\t*\t0\t0\tACGT\tIIII\n");
+    let seq = "ACGT".repeat(75);
+    let qual = "I".repeat(300);
+    for i in 0..9000 {
+        sam.push_str(&format!("u{i}\t4\t*\t0\t0\t*\t*\t0\t0\t{seq}\t{qual}\n"));
+    }
+    let plain = tmp.join("in.sam");
+    std::fs::write(&plain, &sam).unwrap();
+    let ds = tmp.join("ds");
+    ok(bams3().arg("convert").arg("--quiet").arg(&plain).arg(&ds));
+    assert!(
+        ds.join("data/unmapped.p1.chunk").is_file(),
+        "the test needs a second unplaced part"
+    );
+    let all = lines(&ok(bams3().arg("query").arg(&ds)));
+    assert_eq!(all.len(), 9002);
+    let one = lines(&ok(bams3().arg("query").arg(&ds).arg("unmapped.p1.chunk")));
+    assert_eq!(one.len(), 1, "{one:?}");
+    assert!(one[0].starts_with("r0\t"));
+    ok(bams3().arg("validate").arg(&ds));
+
+    // The same SAM compressed with plain gzip (not BGZF) converts to the same records.
+    let gz = tmp.join("in.sam.gz");
+    let status = Command::new("gzip")
+        .arg("-k")
+        .arg(&plain)
+        .status()
+        .expect("gzip runs");
+    assert!(status.success());
+    let ds_gz = tmp.join("ds-gz");
+    ok(bams3().arg("convert").arg("--quiet").arg(&gz).arg(&ds_gz));
+    assert_eq!(lines(&ok(bams3().arg("query").arg(&ds_gz))), all);
 }

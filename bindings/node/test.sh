@@ -35,6 +35,10 @@ CARGO="$HERE/scripts/cargo-host.sh" npx napi build --platform --release -o "$WOR
 for f in "$WORK/gen/"bams3.*.node; do strip --strip-debug -o "$HERE/$(basename "$f")" "$f"; done
 
 export BAMS3_NODE_TMP="$WORK/data" BAMS3_NODE_GENERATED="$WORK/gen"
+# The from-source install builds the tarball's own sources (its own path, so bams3-core and
+# the addon are compiled again from them) in the workspace's target directory, where the
+# registry crates are already built: without this it is a second cold build of the AWS SDK.
+export BAMS3_NODE_SOURCE_TARGET="${BAMS3_NODE_SOURCE_TARGET:-$ROOT/target}"
 set +e
 node --test --test-reporter=tap test/*.test.js 2>&1 | tee "$WORK/tap.txt"
 status=${PIPESTATUS[0]}
