@@ -135,26 +135,8 @@ impl AlignmentInput {
         if head.starts_with(&[0x1f, 0x8b]) && !is_bgzf(&head) {
             // Plain gzip (`gzip file.sam`): one stream (or several members) without BGZF's
             // blocks; its own CRC and length trailer catch a cut-short file.
-            let decoded: Box<dyn Read + Send> = Box::new(flate2::read::MultiGzDecoder::new(stream));
-            let (magic, decoded) = sniff(decoded, 4, what).map_err(|e| match e {
-                Error::Io { source, .. } => {
-                    Error::corrupt(what, format!("bad gzip data: {source}"))
-                }
-                e => e,
-            })?;
-            if magic.is_empty() {
-                return Err(Error::corrupt(what, "truncated gzip data"));
-            }
-            if magic == bam::MAGIC {
-                let reader = bam::Reader::new(Box::new(decoded) as Box<dyn Read + Send>, what)?;
-                return Ok(AlignmentInput {
-                    format: Format::Bam,
-                    inner: Inner::Bam(reader),
-                    what: what.to_string(),
-                    tail: None,
-                });
-            }
-            return Self::sam(Box::new(BufReader::new(decoded)), what, None);
+            let decoded = Box::new(flate2::read::MultiGzDecoder::new(stream));
+            return Self::decompressed(decoded, "gzip", what, None);
         }
         if head.starts_with(&[0x1f, 0x8b]) {
             let tail = Arc::new(Mutex::new(Tail::default()));
@@ -170,25 +152,7 @@ impl AlignmentInput {
             } else {
                 Box::new(noodles_bgzf::io::Reader::new(stream))
             };
-            let (magic, decoded) = sniff(decoded, 4, what).map_err(|e| match e {
-                Error::Io { source, .. } => {
-                    Error::corrupt(what, format!("bad BGZF data: {source}"))
-                }
-                e => e,
-            })?;
-            if magic.is_empty() {
-                return Err(Error::corrupt(what, "truncated BGZF/gzip data"));
-            }
-            if magic == bam::MAGIC {
-                let reader = bam::Reader::new(Box::new(decoded) as Box<dyn Read + Send>, what)?;
-                return Ok(AlignmentInput {
-                    format: Format::Bam,
-                    inner: Inner::Bam(reader),
-                    what: what.to_string(),
-                    tail: Some(tail),
-                });
-            }
-            return Self::sam(Box::new(BufReader::new(decoded)), what, Some(tail));
+            return Self::decompressed(decoded, "BGZF", what, Some(tail));
         }
         if is_binary(&head) {
             return Err(Error::corrupt(what, "not a BAM or SAM file (binary data)"));
@@ -198,6 +162,33 @@ impl AlignmentInput {
             what,
             None,
         )
+    }
+
+    /// BAM or SAM from the decompressed bytes of a `kind` (BGZF or gzip) input; `tail`, for
+    /// BGZF, receives the raw bytes whose end must be the end-of-file block.
+    fn decompressed(
+        decoded: Box<dyn Read + Send>,
+        kind: &str,
+        what: &str,
+        tail: Option<Arc<Mutex<Tail>>>,
+    ) -> Result<Self> {
+        let (magic, decoded) = sniff(decoded, 4, what).map_err(|e| match e {
+            Error::Io { source, .. } => Error::corrupt(what, format!("bad {kind} data: {source}")),
+            e => e,
+        })?;
+        if magic.is_empty() {
+            return Err(Error::corrupt(what, format!("truncated {kind} data")));
+        }
+        if magic == bam::MAGIC {
+            let reader = bam::Reader::new(Box::new(decoded) as Box<dyn Read + Send>, what)?;
+            return Ok(AlignmentInput {
+                format: Format::Bam,
+                inner: Inner::Bam(reader),
+                what: what.to_string(),
+                tail,
+            });
+        }
+        Self::sam(Box::new(BufReader::new(decoded)), what, tail)
     }
 
     fn sam(r: Box<dyn BufRead + Send>, what: &str, tail: Option<Arc<Mutex<Tail>>>) -> Result<Self> {

@@ -184,6 +184,20 @@ impl<S: Storage> CachedStore<S> {
         }
     }
 
+    /// The cached entry a `NotModified` answer refers to: a store answers so only to a
+    /// version we sent, which came from that entry.
+    fn expect_cached(
+        &self,
+        cached: Option<(Vec<u8>, String, String)>,
+    ) -> Result<(Vec<u8>, String, String)> {
+        cached.ok_or_else(|| {
+            Error::io(
+                self.inner.root(),
+                io::Error::other("unexpected 304 Not Modified"),
+            )
+        })
+    }
+
     fn get_validator(&self, key: &str) -> Result<Blob> {
         let cached = self.cached(key);
         match self
@@ -191,12 +205,7 @@ impl<S: Storage> CachedStore<S> {
             .get_if_changed(key, cached.as_ref().map(|c| c.1.as_str()))?
         {
             Fetched::NotModified => {
-                let (body, version, _) = cached.ok_or_else(|| {
-                    Error::io(
-                        self.inner.root(),
-                        io::Error::other("unexpected 304 Not Modified"),
-                    )
-                })?;
+                let (body, version, _) = self.expect_cached(cached)?;
                 self.set_validated(version, true);
                 Ok(Blob::Owned(body))
             }
@@ -225,12 +234,7 @@ impl<S: Storage> CachedStore<S> {
             .get_if_changed(key, cached.as_ref().map(|c| c.1.as_str()))?
         {
             Fetched::NotModified => {
-                let (body, version, _) = cached.ok_or_else(|| {
-                    Error::io(
-                        self.inner.root(),
-                        io::Error::other("unexpected 304 Not Modified"),
-                    )
-                })?;
+                let (body, version, _) = self.expect_cached(cached)?;
                 if let Some(m) = &under {
                     self.store(key, &body, &version, m);
                 }
