@@ -1,5 +1,6 @@
 //! Checking a chunk and rebuilding records from its field streams.
 
+use super::blocks::{BlockDirectory, CODEC_BLOCKED};
 use super::encoder::expected_bin;
 use super::{
     ChunkHeader, Fields, StreamId, StreamInfo, CODEC_RANS1, CODEC_RAW, CODEC_ZSTD, N_STREAMS,
@@ -29,17 +30,26 @@ fn decompress(stored: &[u8], capacity: usize) -> std::io::Result<Vec<u8>> {
     })
 }
 
-/// Decompresses one stored stream after checking its CRC.
-pub fn decode_stream(info: &StreamInfo, stored: &[u8], what: &str) -> Result<Vec<u8>> {
-    let id = StreamId::ALL
-        .get(info.id as usize)
-        .map_or("unknown", |s| s.name());
+/// Checks the CRC of a stream's stored bytes.
+fn check_crc(info: &StreamInfo, stored: &[u8], what: &str) -> Result<()> {
     if crc32fast::hash(stored) != info.crc32 {
+        let id = StreamId::ALL
+            .get(info.id as usize)
+            .map_or("unknown", |s| s.name());
         return Err(Error::corrupt(
             what,
             format!("checksum mismatch in stream '{id}' (corrupt or truncated chunk)"),
         ));
     }
+    Ok(())
+}
+
+/// Decompresses one stored (not blocked) stream after checking its CRC.
+pub fn decode_stream(info: &StreamInfo, stored: &[u8], what: &str) -> Result<Vec<u8>> {
+    let id = StreamId::ALL
+        .get(info.id as usize)
+        .map_or("unknown", |s| s.name());
+    check_crc(info, stored, what)?;
     if info.raw_len > MAX_STREAM_LEN {
         return Err(Error::corrupt(what, format!("stream '{id}' too large")));
     }
@@ -65,12 +75,39 @@ pub fn decode_stream(info: &StreamInfo, stored: &[u8], what: &str) -> Result<Vec
     Ok(raw)
 }
 
+/// A blocked stream's directory and which of its blocks are decoded.
+struct Blocked {
+    dir: BlockDirectory,
+    /// Offset of each block's first byte in the decoded stream, and the stream's length last.
+    starts: Vec<usize>,
+    decoded: Vec<bool>,
+    /// The shared rANS table, parsed when the first block needs it.
+    table: Option<rans::DecodeTable>,
+}
+
 /// The decoded streams of one chunk (only those that were asked for).
+///
+/// Blocked streams may be decoded in part: their bytes are then in place only for the blocks
+/// decoded, and the record cursors build only the records [`ChunkData::select`] chose (and
+/// fail, rather than return wrong bytes, if asked for a record of a block not decoded).
 pub struct ChunkData {
     what: String,
     n_records: usize,
     stored_decoded: u64,
     streams: [Option<Vec<u8>>; N_STREAMS],
+    blocked: [Option<Blocked>; N_STREAMS],
+    selected: Option<Vec<bool>>,
+}
+
+/// The stored bytes of `info` in `span` (bytes of the object from offset `base`).
+fn stored_in<'a>(span: &'a [u8], base: u64, offset: u64, len: u64) -> Option<&'a [u8]> {
+    if len == 0 {
+        // Empty streams take no bytes, wherever the table says they sit.
+        return Some(&span[..0]);
+    }
+    let start = offset.checked_sub(base)?;
+    let end = start.checked_add(len)?;
+    span.get(usize::try_from(start).ok()?..usize::try_from(end).ok()?)
 }
 
 impl ChunkData {
@@ -78,37 +115,22 @@ impl ChunkData {
     /// in error messages.
     pub fn decode(bytes: &[u8], fields: Fields, what: &str) -> Result<ChunkData> {
         let header = ChunkHeader::read(bytes, what)?;
-        let mut streams: [Option<Vec<u8>>; N_STREAMS] = Default::default();
-        let mut stored_decoded = 0;
-        for id in StreamId::ALL {
-            if !fields.contains(id) {
-                continue;
-            }
-            let info = header
-                .streams
-                .iter()
-                .find(|s| s.id == id as u8)
-                .ok_or_else(|| Error::corrupt(what, format!("missing stream '{}'", id.name())))?;
-            let end = info.offset.checked_add(info.stored_len);
-            let stored = end
-                .filter(|&e| e <= bytes.len() as u64)
-                .map(|e| &bytes[info.offset as usize..e as usize])
-                .ok_or_else(|| Error::corrupt(what, "truncated chunk (stream past the end)"))?;
-            streams[id as usize] = Some(decode_stream(info, stored, what)?);
-            stored_decoded += info.stored_len;
-        }
-        Ok(ChunkData {
-            what: what.to_string(),
-            n_records: header.n_records as usize,
-            stored_decoded,
-            streams,
-        })
+        Self::build(
+            &header.streams,
+            header.n_records as usize,
+            bytes,
+            0,
+            fields,
+            what,
+            true,
+        )
     }
 
     /// Decodes the streams in `fields` from `span`, the bytes of a chunk object starting at
     /// offset `base`, located through `streams` (the index's copy of the chunk's stream table).
     /// This is how a remote reader decodes after one ranged GET: the chunk header is never
-    /// fetched, and each stream's CRC is still checked.
+    /// fetched, and each stream's CRC is still checked. Blocked streams are decoded whole:
+    /// `span` must hold their blocks too.
     pub fn from_span(
         streams: &[StreamInfo],
         n_records: usize,
@@ -117,8 +139,39 @@ impl ChunkData {
         fields: Fields,
         what: &str,
     ) -> Result<ChunkData> {
-        let mut out: [Option<Vec<u8>>; N_STREAMS] = Default::default();
-        let mut stored_decoded = 0;
+        Self::build(streams, n_records, span, base, fields, what, true)
+    }
+
+    /// Like [`ChunkData::from_span`], but blocked streams only get their directories read:
+    /// their blocks are decoded later, as needed, by [`ChunkData::decode_block`].
+    pub(crate) fn from_span_without_blocks(
+        streams: &[StreamInfo],
+        n_records: usize,
+        span: &[u8],
+        base: u64,
+        fields: Fields,
+        what: &str,
+    ) -> Result<ChunkData> {
+        Self::build(streams, n_records, span, base, fields, what, false)
+    }
+
+    fn build(
+        streams: &[StreamInfo],
+        n_records: usize,
+        span: &[u8],
+        base: u64,
+        fields: Fields,
+        what: &str,
+        all_blocks: bool,
+    ) -> Result<ChunkData> {
+        let mut data = ChunkData {
+            what: what.to_string(),
+            n_records,
+            stored_decoded: 0,
+            streams: Default::default(),
+            blocked: Default::default(),
+            selected: None,
+        };
         for id in StreamId::ALL {
             if !fields.contains(id) {
                 continue;
@@ -127,28 +180,150 @@ impl ChunkData {
                 .iter()
                 .find(|s| s.id == id as u8)
                 .ok_or_else(|| Error::corrupt(what, format!("missing stream '{}'", id.name())))?;
-            // Empty streams take no bytes, wherever the table says they sit.
-            let stored = if info.stored_len == 0 {
-                Some(&span[..0])
-            } else {
-                info.offset
-                    .checked_sub(base)
-                    .and_then(|start| Some((start, start.checked_add(info.stored_len)?)))
-                    .filter(|&(_, end)| end <= span.len() as u64)
-                    .map(|(start, end)| &span[start as usize..end as usize])
-            }
-            .ok_or_else(|| {
-                Error::corrupt(what, "stream outside the fetched range (index mismatch)")
+            let stored = stored_in(span, base, info.offset, info.stored_len).ok_or_else(|| {
+                Error::corrupt(
+                    what,
+                    "truncated chunk or index mismatch (stream outside the bytes read)",
+                )
             })?;
-            out[id as usize] = Some(decode_stream(info, stored, what)?);
-            stored_decoded += info.stored_len;
+            data.stored_decoded += info.stored_len;
+            if info.codec != CODEC_BLOCKED {
+                data.streams[id as usize] = Some(decode_stream(info, stored, what)?);
+                continue;
+            }
+            check_crc(info, stored, what)?;
+            if info.raw_len > MAX_STREAM_LEN {
+                return Err(Error::corrupt(
+                    what,
+                    format!("stream '{}' too large", id.name()),
+                ));
+            }
+            let dir = BlockDirectory::parse(stored, n_records, info.raw_len, what, id.name())?;
+            let mut starts = Vec::with_capacity(dir.blocks.len() + 1);
+            let mut at = 0usize;
+            for b in &dir.blocks {
+                starts.push(at);
+                at += b.raw_len as usize;
+            }
+            starts.push(at);
+            let n_blocks = dir.blocks.len();
+            data.streams[id as usize] = Some(vec![0; info.raw_len as usize]);
+            data.blocked[id as usize] = Some(Blocked {
+                dir,
+                starts,
+                decoded: vec![false; n_blocks],
+                table: None,
+            });
+            if all_blocks {
+                for b in 0..n_blocks {
+                    data.decode_block(id, b, span, base)?;
+                }
+            }
         }
-        Ok(ChunkData {
-            what: what.to_string(),
-            n_records,
-            stored_decoded,
-            streams: out,
-        })
+        Ok(data)
+    }
+
+    /// The blocks (stream, block number, bytes in the object) not yet decoded that hold a
+    /// record `keep` selects, in object order.
+    pub(crate) fn blocks_needed(
+        &self,
+        keep: &[bool],
+    ) -> Vec<(StreamId, usize, std::ops::Range<u64>)> {
+        let mut out = Vec::new();
+        for id in StreamId::ALL {
+            let Some(bl) = &self.blocked[id as usize] else {
+                continue;
+            };
+            let k = bl.dir.records_per_block as usize;
+            for (b, info) in bl.dir.blocks.iter().enumerate() {
+                let records = b * k..((b + 1) * k).min(keep.len());
+                if !bl.decoded[b] && keep.get(records).is_some_and(|r| r.contains(&true)) {
+                    out.push((id, b, info.range()));
+                }
+            }
+        }
+        out.sort_by_key(|(_, _, r)| r.start);
+        out
+    }
+
+    /// Checks and decodes block `b` of blocked stream `id` from `span` (bytes of the object
+    /// from offset `base`).
+    pub(crate) fn decode_block(
+        &mut self,
+        id: StreamId,
+        b: usize,
+        span: &[u8],
+        base: u64,
+    ) -> Result<()> {
+        let what = &self.what;
+        let (Some(bl), Some(out)) = (
+            &mut self.blocked[id as usize],
+            &mut self.streams[id as usize],
+        ) else {
+            return Err(Error::Internal(format!(
+                "stream '{}' is not blocked",
+                id.name()
+            )));
+        };
+        let info =
+            *bl.dir.blocks.get(b).ok_or_else(|| {
+                Error::Internal(format!("no block {b} in stream '{}'", id.name()))
+            })?;
+        let stored = stored_in(span, base, info.offset, info.stored_len).ok_or_else(|| {
+            Error::corrupt(
+                what,
+                "truncated chunk or index mismatch (block outside the bytes read)",
+            )
+        })?;
+        let name = id.name();
+        if crc32fast::hash(stored) != info.crc32 {
+            return Err(Error::corrupt(
+                what,
+                format!("checksum mismatch in block {b} of stream '{name}' (corrupt or truncated chunk)"),
+            ));
+        }
+        let dest = &mut out[bl.starts[b]..bl.starts[b + 1]];
+        let bad = |d: String| Error::corrupt(what, format!("block {b} of stream '{name}': {d}"));
+        match bl.dir.inner_codec {
+            _ if dest.is_empty() => {
+                if !stored.is_empty() {
+                    return Err(bad("bytes for an empty block".into()));
+                }
+            }
+            CODEC_RAW if stored.len() == dest.len() => dest.copy_from_slice(stored),
+            CODEC_RAW => return Err(bad("decoded length differs from the directory".into())),
+            CODEC_ZSTD => {
+                let raw = decompress(stored, dest.len()).map_err(|e| bad(format!("zstd: {e}")))?;
+                if raw.len() != dest.len() {
+                    return Err(bad("decoded length differs from the directory".into()));
+                }
+                dest.copy_from_slice(&raw);
+            }
+            CODEC_RANS1 => {
+                if bl.table.is_none() {
+                    let (t, used) = rans::DecodeTable::parse(&bl.dir.params)
+                        .map_err(|e| bad(format!("rANS table: {}", e.0)))?;
+                    if used != bl.dir.params.len() {
+                        return Err(bad("rANS table: trailing bytes".into()));
+                    }
+                    bl.table = Some(t);
+                }
+                let table = bl.table.as_ref().expect("table just parsed");
+                table
+                    .decode_into(stored, dest)
+                    .map_err(|e| bad(format!("rANS: {}", e.0)))?;
+            }
+            c => return Err(bad(format!("unknown codec {c}"))),
+        }
+        bl.decoded[b] = true;
+        self.stored_decoded += info.stored_len;
+        Ok(())
+    }
+
+    /// Makes the record cursors build only the records `keep` marks (one flag per record),
+    /// skipping the others without reading their bytes.
+    pub(crate) fn select(&mut self, keep: Vec<bool>) {
+        self.selected = Some(keep);
     }
 
     /// Stored (compressed) bytes of the streams that were decoded: what a reader had to fetch.
@@ -309,6 +484,15 @@ impl<'a> RecordCursor<'a> {
         let s = data.streams[id as usize]
             .as_deref()
             .ok_or_else(|| Error::Invalid(format!("stream '{}' was not decoded", id.name())))?;
+        if let Some(bl) = &data.blocked[id as usize] {
+            if !bl.decoded[bl.dir.block_of(self.st.index)] {
+                return Err(Error::Internal(format!(
+                    "record {} of stream '{}' is in a block not decoded",
+                    self.st.index,
+                    id.name()
+                )));
+            }
+        }
         let at = self.st.at[id as usize];
         let Some(bytes) = at.checked_add(n).and_then(|end| s.get(at..end)) else {
             return Err(self.corrupt(id));
@@ -341,6 +525,65 @@ impl<'a> RecordCursor<'a> {
                 id.name()
             ),
         )
+    }
+
+    /// Moves past a record without building it: only the length fields are read, so the
+    /// blocks of blocked streams that hold it need not be decoded.
+    fn skip_record(&mut self) -> Result<()> {
+        self.take(StreamId::RefId, 4)?;
+        let pos = self.st.prev_pos + varint::unzigzag(self.varint(StreamId::Pos)?);
+        self.st.prev_pos = pos;
+        let names = self.stream(StreamId::Name)?;
+        let name_at = self.st.at[StreamId::Name as usize];
+        let name_len = names
+            .get(name_at..)
+            .and_then(|rest| rest.iter().position(|&c| c == 0))
+            .ok_or_else(|| self.corrupt(StreamId::Name))?
+            + 1;
+        let n_cigar = self.varint(StreamId::CigarLen)? as usize;
+        let l_seq = self.varint(StreamId::SeqLen)? as usize;
+        for _ in 0..3 {
+            self.varint(StreamId::Mate)?;
+        }
+        let aux_len = self.varint(StreamId::AuxLen)? as usize;
+        let advance = [
+            (StreamId::Mapq, 1),
+            (StreamId::Bin, 2),
+            (StreamId::Flag, 2),
+            (StreamId::Name, name_len),
+            (StreamId::Cigar, n_cigar.saturating_mul(4)),
+            (StreamId::Seq, l_seq.div_ceil(2)),
+            (StreamId::Qual, l_seq),
+            (StreamId::Aux, aux_len),
+        ];
+        for (id, n) in advance {
+            let len = self.stream(id)?.len();
+            let at = &mut self.st.at[id as usize];
+            match at.checked_add(n) {
+                Some(end) if end <= len => *at = end,
+                _ => return Err(self.corrupt(id)),
+            }
+        }
+        self.st.index += 1;
+        Ok(())
+    }
+
+    /// The next record `select` chose (every record when nothing was selected).
+    fn next_selected(&mut self) -> Option<Result<Record>> {
+        if let Some(keep) = &self.data.selected {
+            while self.st.index < self.data.n_records && !keep[self.st.index] {
+                if let Err(e) = self.skip_record() {
+                    self.st.failed = true;
+                    return Some(Err(e));
+                }
+            }
+        }
+        if self.st.failed || self.st.index >= self.data.n_records {
+            return None;
+        }
+        let r = self.next_record();
+        self.st.failed = r.is_err();
+        Some(r)
     }
 
     fn next_record(&mut self) -> Result<Record> {
@@ -408,11 +651,9 @@ impl Iterator for RecordCursor<'_> {
     type Item = Result<Record>;
 
     fn next(&mut self) -> Option<Result<Record>> {
-        if self.st.failed || self.st.index >= self.data.n_records {
+        if self.st.failed {
             return None;
         }
-        let r = self.next_record();
-        self.st.failed = r.is_err();
-        Some(r)
+        self.next_selected()
     }
 }

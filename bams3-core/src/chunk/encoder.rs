@@ -1,6 +1,10 @@
 //! Splitting records into field streams and compressing them into one chunk object.
 
-use super::{ChunkHeader, StreamId, StreamInfo, CODEC_RANS1, CODEC_RAW, CODEC_ZSTD, N_STREAMS};
+use super::blocks::{BlockDirectory, BlockInfo, BLOCKED_STREAMS, CODEC_BLOCKED, RECORDS_PER_BLOCK};
+use super::{
+    ChunkHeader, StreamId, StreamInfo, CODEC_RANS1, CODEC_RAW, CODEC_ZSTD, N_STREAMS, VERSION,
+    VERSION_BLOCKED,
+};
 use crate::codec::{rans, varint};
 use crate::record::{self, Record};
 use crate::{Error, Result};
@@ -139,7 +143,13 @@ pub fn encode(records: &[Record], level: i32) -> Result<EncodedChunk> {
     let mut s: [Vec<u8>; N_STREAMS] = Default::default();
     let mut stats = ChunkStats::empty();
     let mut prev_pos = 0i64;
-    for r in records {
+    let blocked = records.len() > RECORDS_PER_BLOCK as usize;
+    // Where each record block starts in each blocked stream's raw bytes.
+    let mut cuts: Vec<[usize; BLOCKED_STREAMS.len()]> = Vec::new();
+    for (i, r) in records.iter().enumerate() {
+        if blocked && i % RECORDS_PER_BLOCK as usize == 0 {
+            cuts.push(BLOCKED_STREAMS.map(|id| s[id as usize].len()));
+        }
         let (ref_id, pos, flag) = (r.ref_id(), r.pos(), r.flag());
         s[StreamId::RefId as usize].extend_from_slice(&ref_id.to_le_bytes());
         varint::put_signed(&mut s[StreamId::Pos as usize], pos as i64 - prev_pos);
@@ -169,10 +179,41 @@ pub fn encode(records: &[Record], level: i32) -> Result<EncodedChunk> {
     let n_records = u32::try_from(records.len())
         .map_err(|_| Error::Invalid("too many records for one chunk".into()))?;
 
-    let mut streams = Vec::with_capacity(N_STREAMS);
+    if blocked {
+        cuts.push(BLOCKED_STREAMS.map(|id| s[id as usize].len()));
+    }
+
+    // Layout: header, whole streams in id order, the directories of blocked streams, then
+    // the block area.
+    let mut streams: Vec<StreamInfo> = Vec::with_capacity(N_STREAMS);
     let mut body = Vec::new();
     let mut offset = ChunkHeader::encoded_len(N_STREAMS) as u64;
+    let mut pieces: Vec<(usize, Vec<Vec<u8>>, BlockDirectory)> = Vec::new();
     for (i, raw) in s.iter().enumerate() {
+        let is_blocked =
+            blocked && !raw.is_empty() && BLOCKED_STREAMS.iter().any(|&b| b as usize == i);
+        if is_blocked {
+            let slot = BLOCKED_STREAMS
+                .iter()
+                .position(|&b| b as usize == i)
+                .expect("blocked");
+            let slices: Vec<&[u8]> = cuts
+                .windows(2)
+                .map(|w| &raw[w[0][slot]..w[1][slot]])
+                .collect();
+            let (dir, stored) = encode_blocks(i, &slices, level)?;
+            pieces.push((i, stored, dir));
+            // Placeholder: the directory's place and bytes are known once the area is laid out.
+            streams.push(StreamInfo {
+                id: i as u8,
+                codec: CODEC_BLOCKED,
+                crc32: 0,
+                offset: 0,
+                stored_len: 0,
+                raw_len: raw.len() as u64,
+            });
+            continue;
+        }
         let (codec, stored) = if raw.is_empty() {
             (CODEC_RAW, Vec::new())
         } else if i == StreamId::Qual as usize {
@@ -180,9 +221,7 @@ pub fn encode(records: &[Record], level: i32) -> Result<EncodedChunk> {
             // each value given the previous one, which order-1 rANS codes almost exactly.
             (CODEC_RANS1, rans::encode(raw))
         } else {
-            let z = compress(raw, level)
-                .map_err(|e| Error::Invalid(format!("zstd compression failed: {e}")))?;
-            (CODEC_ZSTD, z)
+            (CODEC_ZSTD, compress_zstd(raw, level)?)
         };
         streams.push(StreamInfo {
             id: i as u8,
@@ -195,8 +234,20 @@ pub fn encode(records: &[Record], level: i32) -> Result<EncodedChunk> {
         offset += stored.len() as u64;
         body.extend_from_slice(&stored);
     }
-    let header = ChunkHeader { n_records, streams };
-    let mut bytes = Vec::with_capacity(offset as usize);
+    if !pieces.is_empty() {
+        lay_out_blocks(&mut streams, &mut pieces, &mut body, offset);
+    }
+    let version = if pieces.is_empty() {
+        VERSION
+    } else {
+        VERSION_BLOCKED
+    };
+    let header = ChunkHeader {
+        version,
+        n_records,
+        streams,
+    };
+    let mut bytes = Vec::with_capacity(ChunkHeader::encoded_len(N_STREAMS) + body.len());
     header.write(&mut bytes);
     bytes.extend_from_slice(&body);
     Ok(EncodedChunk {
@@ -204,4 +255,119 @@ pub fn encode(records: &[Record], level: i32) -> Result<EncodedChunk> {
         header,
         stats,
     })
+}
+
+fn compress_zstd(raw: &[u8], level: i32) -> Result<Vec<u8>> {
+    compress(raw, level).map_err(|e| Error::Invalid(format!("zstd compression failed: {e}")))
+}
+
+/// Codes the record blocks of stream `id`: qualities with one rANS table shared by all
+/// blocks (a table per block would cost ~2 % of their size), other streams as zstd frames.
+/// Returns the directory (offsets still unset) and the stored blocks.
+fn encode_blocks(
+    id: usize,
+    slices: &[&[u8]],
+    level: i32,
+) -> Result<(BlockDirectory, Vec<Vec<u8>>)> {
+    let mut params = Vec::new();
+    let (inner_codec, stored): (u8, Vec<Vec<u8>>) = if id == StreamId::Qual as usize {
+        let mut counts = rans::Counts::default();
+        for s in slices {
+            counts.add(s);
+        }
+        let table = rans::EncodeTable::build(&counts, &mut params);
+        let stored = slices
+            .iter()
+            .map(|s| {
+                let mut out = Vec::with_capacity(s.len() / 2 + 16);
+                if !s.is_empty() {
+                    rans::encode_with(&table, s, &mut out);
+                }
+                out
+            })
+            .collect();
+        (CODEC_RANS1, stored)
+    } else {
+        let stored = slices
+            .iter()
+            .map(|s| {
+                if s.is_empty() {
+                    Ok(Vec::new())
+                } else {
+                    compress_zstd(s, level)
+                }
+            })
+            .collect::<Result<_>>()?;
+        (CODEC_ZSTD, stored)
+    };
+    let blocks = slices
+        .iter()
+        .zip(&stored)
+        .map(|(raw, st)| BlockInfo {
+            offset: 0,
+            stored_len: st.len() as u64,
+            raw_len: raw.len() as u64,
+            crc32: crc32fast::hash(st),
+        })
+        .collect();
+    let dir = BlockDirectory {
+        inner_codec,
+        records_per_block: RECORDS_PER_BLOCK,
+        params,
+        blocks,
+    };
+    Ok((dir, stored))
+}
+
+/// Places the directories after the whole streams (which end at `offset`) and the block area
+/// after them, interleaved by record block, filling in the offsets of blocks and directories.
+fn lay_out_blocks(
+    streams: &mut [StreamInfo],
+    pieces: &mut [(usize, Vec<Vec<u8>>, BlockDirectory)],
+    body: &mut Vec<u8>,
+    offset: u64,
+) {
+    let n_blocks = pieces[0].1.len();
+    // The directories' LEB128 offsets depend on where the area starts, which depends on the
+    // directories' length: iterate to the fixed point (it only grows, so it ends in a few).
+    let mut area = offset;
+    let dirs = loop {
+        let mut at = area;
+        for b in 0..n_blocks {
+            for (_, stored, dir) in pieces.iter_mut() {
+                dir.blocks[b].offset = at;
+                at += stored[b].len() as u64;
+            }
+        }
+        let dirs: Vec<Vec<u8>> = pieces
+            .iter()
+            .map(|(_, _, dir)| {
+                let mut d = Vec::new();
+                dir.write(&mut d);
+                d
+            })
+            .collect();
+        let next = offset + dirs.iter().map(|d| d.len() as u64).sum::<u64>();
+        if next == area {
+            break dirs;
+        }
+        area = next;
+    };
+    let mut at = offset;
+    for ((id, _, _), d) in pieces.iter().zip(&dirs) {
+        let s = streams
+            .iter_mut()
+            .find(|s| s.id as usize == *id)
+            .expect("placeholder");
+        s.crc32 = crc32fast::hash(d);
+        s.offset = at;
+        s.stored_len = d.len() as u64;
+        at += d.len() as u64;
+        body.extend_from_slice(d);
+    }
+    for b in 0..n_blocks {
+        for (_, stored, _) in pieces.iter() {
+            body.extend_from_slice(&stored[b]);
+        }
+    }
 }

@@ -5,9 +5,11 @@
 //! so it compresses far better than whole records) and lets a reader fetch and decode only the
 //! streams it needs. The byte layout is specified in `docs/FORMAT.md`.
 
+mod blocks;
 mod decoder;
 mod encoder;
 
+pub use blocks::{BlockDirectory, BlockInfo, BLOCKED_STREAMS, CODEC_BLOCKED, RECORDS_PER_BLOCK};
 pub use decoder::{Alignment, AlignmentCursor, ChunkData, OwnedRecords, RecordCursor};
 pub use encoder::{encode, ChunkStats, EncodedChunk};
 
@@ -17,8 +19,10 @@ use crate::{Error, Result};
 
 /// First bytes of every v0.3 chunk.
 pub const MAGIC: [u8; 4] = *b"B3CK";
-/// Chunk layout version (0x0300 = format v0.3).
+/// Chunk layout version (0x0300 = format v0.3) of chunks without blocked streams.
 pub const VERSION: u16 = 0x0300;
+/// Chunk layout version of chunks with blocked streams ([`CODEC_BLOCKED`], format v0.3.1).
+pub const VERSION_BLOCKED: u16 = 0x0301;
 /// Fixed part of the chunk header, before the stream table.
 const FIXED_HEADER_LEN: usize = 16;
 /// Bytes per stream-table entry.
@@ -143,7 +147,8 @@ impl Fields {
 pub struct StreamInfo {
     /// Which field.
     pub id: u8,
-    /// [`CODEC_RAW`] or [`CODEC_ZSTD`].
+    /// [`CODEC_RAW`], [`CODEC_ZSTD`], [`CODEC_RANS1`] or [`CODEC_BLOCKED`] (the entry then
+    /// locates the stream's block directory, and `raw_len` is the whole stream's).
     pub codec: u8,
     /// CRC-32 (IEEE) of the stored bytes.
     pub crc32: u32,
@@ -158,6 +163,8 @@ pub struct StreamInfo {
 /// The uncompressed header at the start of every chunk.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ChunkHeader {
+    /// Layout version: [`VERSION`], or [`VERSION_BLOCKED`] when some stream is blocked.
+    pub version: u16,
     /// Records in the chunk.
     pub n_records: u32,
     /// One entry per stream, in [`StreamId`] order.
@@ -174,7 +181,7 @@ impl ChunkHeader {
     pub fn write(&self, out: &mut Vec<u8>) {
         let start = out.len();
         out.extend_from_slice(&MAGIC);
-        out.extend_from_slice(&VERSION.to_le_bytes());
+        out.extend_from_slice(&self.version.to_le_bytes());
         out.extend_from_slice(&0u16.to_le_bytes());
         out.extend_from_slice(&self.n_records.to_le_bytes());
         out.extend_from_slice(&(self.streams.len() as u16).to_le_bytes());
@@ -231,6 +238,10 @@ impl ChunkHeader {
                 }
             })
             .collect();
-        Ok(ChunkHeader { n_records, streams })
+        Ok(ChunkHeader {
+            version,
+            n_records,
+            streams,
+        })
     }
 }

@@ -68,6 +68,70 @@ fn lane_range(len: usize, i: usize) -> std::ops::Range<usize> {
     i * q..end
 }
 
+/// Order-1 transition counts (`counts[prev][symbol]`), the input of a frequency table.
+///
+/// Counting several pieces into one `Counts` gives one table shared by all of them: that is
+/// how a blocked stream (`docs/FORMAT.md`, codec 3) codes each record block on its own without
+/// paying for a table per block.
+pub struct Counts(Vec<[u32; 256]>);
+
+impl Default for Counts {
+    fn default() -> Self {
+        Counts(vec![[0u32; 256]; 256])
+    }
+}
+
+impl Counts {
+    /// Adds the transitions of `data` as [`encode_with`] will code them (lane by lane, each
+    /// lane starting from context 0).
+    pub fn add(&mut self, data: &[u8]) {
+        for lane in 0..LANES {
+            let mut prev = 0u8;
+            for &b in &data[lane_range(data.len(), lane)] {
+                self.0[prev as usize][b as usize] += 1;
+                prev = b;
+            }
+        }
+    }
+}
+
+/// Encoder tables: per context, each symbol's cumulative start and frequency.
+pub struct EncodeTable {
+    start: Vec<[u32; 256]>,
+    freq: Vec<[u32; 256]>,
+}
+
+impl EncodeTable {
+    /// Normalises `counts` into a table, appending its serialised form (the table part of
+    /// codec 2's layout) to `out`.
+    pub fn build(counts: &Counts, out: &mut Vec<u8>) -> EncodeTable {
+        let counts = &counts.0;
+        let contexts: Vec<usize> = (0..256)
+            .filter(|&c| counts[c].iter().any(|&n| n > 0))
+            .collect();
+        varint::put(out, contexts.len() as u64);
+        let mut start = vec![[0u32; 256]; 256];
+        let mut freq = vec![[0u32; 256]; 256];
+        for &c in &contexts {
+            let f = normalise(&counts[c]);
+            out.push(c as u8);
+            let n = f.iter().filter(|&&x| x > 0).count();
+            varint::put(out, n as u64);
+            let mut cum = 0;
+            for s in 0..256 {
+                if f[s] > 0 {
+                    out.push(s as u8);
+                    varint::put(out, f[s] as u64);
+                    start[c][s] = cum;
+                    freq[c][s] = f[s];
+                    cum += f[s];
+                }
+            }
+        }
+        EncodeTable { start, freq }
+    }
+}
+
 /// Compresses `data` with an order-1 model (context = previous byte of the same lane, 0 at a
 /// lane's start).
 ///
@@ -79,38 +143,34 @@ fn lane_range(len: usize, i: usize) -> std::ops::Range<usize> {
 /// assert_eq!(rans::decode(&packed, data.len()).unwrap(), data);
 /// ```
 pub fn encode(data: &[u8]) -> Vec<u8> {
-    let mut counts = vec![[0u32; 256]; 256];
-    for lane in 0..LANES {
-        let mut prev = 0u8;
-        for &b in &data[lane_range(data.len(), lane)] {
-            counts[prev as usize][b as usize] += 1;
-            prev = b;
-        }
-    }
+    let mut counts = Counts::default();
+    counts.add(data);
     let mut out = Vec::with_capacity(data.len() / 2 + 1024);
-    let contexts: Vec<usize> = (0..256)
-        .filter(|&c| counts[c].iter().any(|&n| n > 0))
-        .collect();
-    varint::put(&mut out, contexts.len() as u64);
-    // Per context: cumulative start and frequency of each symbol.
-    let mut start = vec![[0u32; 256]; 256];
-    let mut freq = vec![[0u32; 256]; 256];
-    for &c in &contexts {
-        let f = normalise(&counts[c]);
-        out.push(c as u8);
-        let n = f.iter().filter(|&&x| x > 0).count();
-        varint::put(&mut out, n as u64);
-        let mut cum = 0;
-        for s in 0..256 {
-            if f[s] > 0 {
-                out.push(s as u8);
-                varint::put(&mut out, f[s] as u64);
-                start[c][s] = cum;
-                freq[c][s] = f[s];
-                cum += f[s];
-            }
-        }
-    }
+    let table = EncodeTable::build(&counts, &mut out);
+    encode_with(&table, data, &mut out);
+    out
+}
+
+/// Appends the lanes of `data` coded with `table` (which must have been built from counts
+/// that include `data`): the lane part of codec 2's layout.
+///
+/// ```
+/// use bams3_core::codec::rans;
+/// let (a, b) = (b"IIII#III".repeat(50), b"##IIIII?".repeat(40));
+/// let mut counts = rans::Counts::default();
+/// counts.add(&a);
+/// counts.add(&b);
+/// let mut table_bytes = Vec::new();
+/// let table = rans::EncodeTable::build(&counts, &mut table_bytes);
+/// let (mut pa, mut pb) = (Vec::new(), Vec::new());
+/// rans::encode_with(&table, &a, &mut pa);
+/// rans::encode_with(&table, &b, &mut pb);
+/// let (dt, _) = rans::DecodeTable::parse(&table_bytes).unwrap();
+/// assert_eq!(dt.decode(&pb, b.len()).unwrap(), b);
+/// assert_eq!(dt.decode(&pa, a.len()).unwrap(), a);
+/// ```
+pub fn encode_with(table: &EncodeTable, data: &[u8], out: &mut Vec<u8>) {
+    let (start, freq) = (&table.start, &table.freq);
     let lanes: Vec<Vec<u8>> = (0..LANES)
         .map(|lane| {
             let piece = &data[lane_range(data.len(), lane)];
@@ -134,12 +194,11 @@ pub fn encode(data: &[u8]) -> Vec<u8> {
         })
         .collect();
     for lane in &lanes[..LANES - 1] {
-        varint::put(&mut out, lane.len() as u64);
+        varint::put(out, lane.len() as u64);
     }
     for lane in &lanes {
         out.extend_from_slice(lane);
     }
-    out
 }
 
 /// One decoding table entry per slot: symbol (8 bits), frequency - 1 (12 bits) and the slot's
@@ -179,101 +238,133 @@ fn step(lane: &mut Lane<'_>, by_ctx: &[&[u32; TOTAL as usize]]) -> u8 {
     s
 }
 
+/// Decoder tables parsed from a serialised frequency table, reusable for every piece coded
+/// with it.
+pub struct DecodeTable {
+    /// Context -> index into `tables`; contexts never seen point past the end.
+    table_of: [u16; 256],
+    tables: Vec<[u32; TOTAL as usize]>,
+}
+
+/// Unseen contexts decode through an all-zero table: a symbol-0 entry with frequency 1 and
+/// bias 0 keeps decoding defined; such a stream cannot be valid, and the length and CRC checks
+/// of the caller catch it, so the hot loop needs no extra branch.
+static EMPTY_TABLE: [u32; TOTAL as usize] = [0u32; TOTAL as usize];
+
+impl DecodeTable {
+    /// Parses the table at the start of `src`; returns it and the bytes it took.
+    pub fn parse(src: &[u8]) -> Result<(DecodeTable, usize), DecodeError> {
+        let bad = DecodeError;
+        let mut at = 0;
+        let n_ctx = varint::get(src, &mut at).ok_or(bad("truncated table"))? as usize;
+        if n_ctx > 256 {
+            return Err(bad("too many contexts"));
+        }
+        let mut table_of = [u16::MAX; 256];
+        let mut tables: Vec<[u32; TOTAL as usize]> = Vec::with_capacity(n_ctx);
+        for t in 0..n_ctx {
+            let c = *src.get(at).ok_or(bad("truncated table"))? as usize;
+            at += 1;
+            if table_of[c] != u16::MAX {
+                return Err(bad("context listed twice"));
+            }
+            let n = varint::get(src, &mut at).ok_or(bad("truncated table"))? as usize;
+            if n == 0 || n > 256 {
+                return Err(bad("bad symbol count"));
+            }
+            let mut cum = 0u32;
+            let mut table = [0u32; TOTAL as usize];
+            for _ in 0..n {
+                let s = *src.get(at).ok_or(bad("truncated table"))?;
+                at += 1;
+                let f = varint::get(src, &mut at).ok_or(bad("truncated table"))?;
+                if f == 0 || cum as u64 + f > TOTAL as u64 {
+                    return Err(bad("frequencies exceed the total"));
+                }
+                let f = f as u32;
+                for (b, e) in table[cum as usize..(cum + f) as usize]
+                    .iter_mut()
+                    .enumerate()
+                {
+                    *e = pack(s, f, b as u32);
+                }
+                cum += f;
+            }
+            tables.push(table);
+            if cum != TOTAL {
+                return Err(bad("frequencies do not sum to the total"));
+            }
+            table_of[c] = t as u16;
+        }
+        Ok((DecodeTable { table_of, tables }, at))
+    }
+
+    /// Decodes lanes made by [`encode_with`] into exactly `len` bytes.
+    pub fn decode(&self, src: &[u8], len: usize) -> Result<Vec<u8>, DecodeError> {
+        let mut out = vec![0u8; len];
+        self.decode_into(src, &mut out)?;
+        Ok(out)
+    }
+
+    /// Decodes lanes made by [`encode_with`] into `out`, which has exactly the decoded length.
+    pub fn decode_into(&self, src: &[u8], out: &mut [u8]) -> Result<(), DecodeError> {
+        let bad = DecodeError;
+        let len = out.len();
+        let mut at = 0;
+        let mut sizes = [0usize; LANES];
+        for size in sizes.iter_mut().take(LANES - 1) {
+            *size = varint::get(src, &mut at).ok_or(bad("truncated lane sizes"))? as usize;
+        }
+        let rest = src.len().checked_sub(at).ok_or(bad("truncated data"))?;
+        sizes[LANES - 1] = sizes[..LANES - 1]
+            .iter()
+            .try_fold(rest, |r, &s| r.checked_sub(s))
+            .ok_or(bad("lane sizes exceed the data"))?;
+        let mut lanes = Vec::with_capacity(LANES);
+        for size in sizes {
+            let lane = &src[at..at + size];
+            at += size;
+            let state = lane.get(..4).ok_or(bad("truncated state"))?;
+            lanes.push(Lane {
+                src: lane,
+                at: 4,
+                x: u32::from_le_bytes([state[0], state[1], state[2], state[3]]),
+                prev: 0,
+            });
+        }
+        let by_ctx: Vec<&[u32; TOTAL as usize]> = self
+            .table_of
+            .iter()
+            .map(|&t| self.tables.get(t as usize).unwrap_or(&EMPTY_TABLE))
+            .collect();
+        // Advance the four lanes together: their chains are independent, so the CPU overlaps
+        // them.
+        let q = len / LANES;
+        let (l0, rest) = lanes.split_at_mut(1);
+        let (l1, rest) = rest.split_at_mut(1);
+        let (l2, l3) = rest.split_at_mut(1);
+        let (l0, l1, l2, l3) = (&mut l0[0], &mut l1[0], &mut l2[0], &mut l3[0]);
+        for i in 0..q {
+            out[i] = step(l0, &by_ctx);
+            out[q + i] = step(l1, &by_ctx);
+            out[2 * q + i] = step(l2, &by_ctx);
+            out[3 * q + i] = step(l3, &by_ctx);
+        }
+        for o in out.iter_mut().skip(4 * q) {
+            *o = step(l3, &by_ctx);
+        }
+        // A lane that ran out of bytes was cut short or corrupted.
+        if lanes.iter().any(|l| l.at > l.src.len()) {
+            return Err(bad("truncated data"));
+        }
+        Ok(())
+    }
+}
+
 /// Decompresses a stream made by [`encode`] into exactly `len` bytes.
 pub fn decode(src: &[u8], len: usize) -> Result<Vec<u8>, DecodeError> {
-    let bad = DecodeError;
-    let mut at = 0;
-    let n_ctx = varint::get(src, &mut at).ok_or(bad("truncated table"))? as usize;
-    if n_ctx > 256 {
-        return Err(bad("too many contexts"));
-    }
-    // Context -> its 4096-slot table; contexts never seen get none.
-    let mut table_of = [u16::MAX; 256];
-    let mut tables: Vec<[u32; TOTAL as usize]> = Vec::with_capacity(n_ctx);
-    for t in 0..n_ctx {
-        let c = *src.get(at).ok_or(bad("truncated table"))? as usize;
-        at += 1;
-        if table_of[c] != u16::MAX {
-            return Err(bad("context listed twice"));
-        }
-        let n = varint::get(src, &mut at).ok_or(bad("truncated table"))? as usize;
-        if n == 0 || n > 256 {
-            return Err(bad("bad symbol count"));
-        }
-        let mut cum = 0u32;
-        let mut table = [0u32; TOTAL as usize];
-        for _ in 0..n {
-            let s = *src.get(at).ok_or(bad("truncated table"))?;
-            at += 1;
-            let f = varint::get(src, &mut at).ok_or(bad("truncated table"))?;
-            if f == 0 || cum as u64 + f > TOTAL as u64 {
-                return Err(bad("frequencies exceed the total"));
-            }
-            let f = f as u32;
-            for (b, e) in table[cum as usize..(cum + f) as usize]
-                .iter_mut()
-                .enumerate()
-            {
-                *e = pack(s, f, b as u32);
-            }
-            cum += f;
-        }
-        tables.push(table);
-        if cum != TOTAL {
-            return Err(bad("frequencies do not sum to the total"));
-        }
-        table_of[c] = t as u16;
-    }
-    let mut sizes = [0usize; LANES];
-    for size in sizes.iter_mut().take(LANES - 1) {
-        *size = varint::get(src, &mut at).ok_or(bad("truncated lane sizes"))? as usize;
-    }
-    let rest = src.len().checked_sub(at).ok_or(bad("truncated data"))?;
-    sizes[LANES - 1] = sizes[..LANES - 1]
-        .iter()
-        .try_fold(rest, |r, &s| r.checked_sub(s))
-        .ok_or(bad("lane sizes exceed the data"))?;
-    let mut lanes = Vec::with_capacity(LANES);
-    for size in sizes {
-        let lane = &src[at..at + size];
-        at += size;
-        let state = lane.get(..4).ok_or(bad("truncated state"))?;
-        lanes.push(Lane {
-            src: lane,
-            at: 4,
-            x: u32::from_le_bytes([state[0], state[1], state[2], state[3]]),
-            prev: 0,
-        });
-    }
-    let mut out = vec![0u8; len];
-    // Unseen contexts point at an all-zero table: a symbol-0 entry with frequency 1 and bias
-    // 0 keeps decoding defined; such a stream cannot be valid, and the length and CRC checks
-    // of the caller catch it, so the hot loop needs no extra branch.
-    let empty = [0u32; TOTAL as usize];
-    let by_ctx: Vec<&[u32; TOTAL as usize]> = table_of
-        .iter()
-        .map(|&t| tables.get(t as usize).unwrap_or(&empty))
-        .collect();
-    // Advance the four lanes together: their chains are independent, so the CPU overlaps them.
-    let q = len / LANES;
-    let (l0, rest) = lanes.split_at_mut(1);
-    let (l1, rest) = rest.split_at_mut(1);
-    let (l2, l3) = rest.split_at_mut(1);
-    let (l0, l1, l2, l3) = (&mut l0[0], &mut l1[0], &mut l2[0], &mut l3[0]);
-    for i in 0..q {
-        out[i] = step(l0, &by_ctx);
-        out[q + i] = step(l1, &by_ctx);
-        out[2 * q + i] = step(l2, &by_ctx);
-        out[3 * q + i] = step(l3, &by_ctx);
-    }
-    for o in out.iter_mut().skip(4 * q) {
-        *o = step(l3, &by_ctx);
-    }
-    // A lane that ran out of bytes was cut short or corrupted.
-    if lanes.iter().any(|l| l.at > l.src.len()) {
-        return Err(bad("truncated data"));
-    }
-    Ok(out)
+    let (table, at) = DecodeTable::parse(src)?;
+    table.decode(&src[at..], len)
 }
 
 #[cfg(test)]

@@ -7,10 +7,27 @@
 use std::ops::Range;
 
 use super::open::Source;
-use super::Dataset;
-use crate::chunk::{ChunkData, Fields, StreamId};
+use super::{Dataset, RecordFilter};
+use crate::chunk::{ChunkData, Fields, StreamId, StreamInfo, CODEC_BLOCKED};
 use crate::index::ChunkEntry;
-use crate::{Error, Record, Result};
+use crate::{record, Error, Record, Result};
+
+/// Whether stream `s` is one of `fields` and has bytes to read.
+fn wanted(s: &StreamInfo, fields: Fields) -> bool {
+    s.stored_len > 0
+        && StreamId::ALL
+            .get(s.id as usize)
+            .is_some_and(|&id| fields.contains(id))
+}
+
+/// The byte ranges of the streams in `fields` (of blocked ones, their directories).
+fn stream_ranges(infos: &[StreamInfo], fields: Fields) -> Vec<Range<u64>> {
+    infos
+        .iter()
+        .filter(|s| wanted(s, fields))
+        .map(|s| s.offset..s.offset.saturating_add(s.stored_len))
+        .collect()
+}
 
 impl Dataset {
     /// The records of one chunk, decoded one at a time as they are pulled (v0.3), in position
@@ -51,29 +68,106 @@ impl Dataset {
 
     /// Reads, checks and decodes one chunk: only the streams in `fields`, located by the
     /// index's stream table (so the chunk header is never read, and on S3 only those byte
-    /// ranges are fetched); each stream's CRC is checked.
+    /// ranges are fetched); each stream's CRC is checked. Blocked streams are decoded whole.
     pub fn read_chunk(&self, entry: &ChunkEntry, fields: Fields) -> Result<ChunkData> {
-        let what = format!("{}/{}", self.storage.root(), entry.path);
         if entry.streams.is_empty() {
             // Indexes without a stream table: the object whole, through its own header.
             let bytes = self.storage.get(&entry.path)?;
             return self.decode_chunk(entry, &bytes, fields);
         }
         let infos = entry.stream_infos();
-        let wanted: Vec<_> = infos
+        let mut ranges = stream_ranges(&infos, fields);
+        if infos
             .iter()
-            .filter(|s| {
-                s.stored_len > 0
-                    && StreamId::ALL
-                        .get(s.id as usize)
-                        .is_some_and(|&id| fields.contains(id))
+            .any(|s| wanted(s, fields) && s.codec == CODEC_BLOCKED)
+        {
+            // The block area: from the end of the last stream-table range to the object's end.
+            let area = infos
+                .iter()
+                .map(|s| s.offset.saturating_add(s.stored_len))
+                .max();
+            ranges.push(area.unwrap_or(0)..entry.stored_bytes);
+        }
+        let (span, lo) = self.read_span(entry, &ranges)?;
+        ChunkData::from_span(
+            &infos,
+            entry.count as usize,
+            &span,
+            lo,
+            fields,
+            &self.what(entry),
+        )
+    }
+
+    /// The records of one chunk that may lie in `span` and pass `filter`, decoding (and on S3
+    /// fetching) only the record blocks that hold them: positions, flags and CIGARs first, then
+    /// the blocks. The cursors of the result build only those records; the caller still tests
+    /// each record exactly (a long CIGAR, kept here on suspicion, may end before the region).
+    pub(crate) fn read_chunk_selecting(
+        &self,
+        entry: &ChunkEntry,
+        span: Option<(i64, i64)>,
+        filter: &RecordFilter,
+    ) -> Result<ChunkData> {
+        if entry.streams.is_empty() || self.proven(entry).is_some_and(|p| p.all_pass(span, filter))
+        {
+            return self.read_chunk(entry, Fields::ALL);
+        }
+        let infos = entry.stream_infos();
+        let ranges = stream_ranges(&infos, Fields::ALL);
+        let (bytes, lo) = self.read_span(entry, &ranges)?;
+        let what = self.what(entry);
+        let mut data = ChunkData::from_span_without_blocks(
+            &infos,
+            entry.count as usize,
+            &bytes,
+            lo,
+            Fields::ALL,
+            &what,
+        )?;
+        let keep = data
+            .alignments()
+            .map(|a| {
+                a.map(|a| {
+                    let inside = span.is_none_or(|(beg, end)| {
+                        a.pos < end
+                            && (a.may_be_long_cigar()
+                                || record::end_pos(a.pos, a.flag, a.cigar) > beg)
+                    });
+                    inside && filter.keeps(a.flag, a.mapq)
+                })
             })
-            .collect();
-        let ranges: Vec<Range<u64>> = wanted
+            .collect::<Result<Vec<bool>>>()?;
+        let needed = data.blocks_needed(&keep);
+        if !needed.is_empty() {
+            let ranges: Vec<Range<u64>> = needed.iter().map(|(_, _, r)| r.clone()).collect();
+            if ranges.iter().any(|r| r.end > entry.stored_bytes) {
+                return Err(Error::corrupt(what, "block directory past the chunk's end"));
+            }
+            let parts = self
+                .storage
+                .get_ranges(&entry.path, &ranges)
+                .map_err(|e| self.explain_short_chunk(entry, e))?;
+            for ((id, b, r), part) in needed.into_iter().zip(parts) {
+                data.decode_block(id, b, &part, r.start)?;
+            }
+        }
+        data.select(keep);
+        Ok(data)
+    }
+
+    fn what(&self, entry: &ChunkEntry) -> String {
+        format!("{}/{}", self.storage.root(), entry.path)
+    }
+
+    /// Reads `ranges` of a chunk, laid out at their offsets in one span (the gaps stay zero and
+    /// are never decoded); returns the span and the offset of its first byte.
+    fn read_span(&self, entry: &ChunkEntry, ranges: &[Range<u64>]) -> Result<(Vec<u8>, u64)> {
+        let what = self.what(entry);
+        if ranges
             .iter()
-            .map(|s| s.offset..s.offset.saturating_add(s.stored_len))
-            .collect();
-        if ranges.iter().any(|r| r.end > entry.stored_bytes) {
+            .any(|r| r.end > entry.stored_bytes || r.start > r.end)
+        {
             return Err(Error::corrupt(
                 what,
                 "index stream table past the chunk's end",
@@ -81,9 +175,8 @@ impl Dataset {
         }
         let parts = self
             .storage
-            .get_ranges(&entry.path, &ranges)
+            .get_ranges(&entry.path, ranges)
             .map_err(|e| self.explain_short_chunk(entry, e))?;
-        // Laid out at their offsets in one span (the gaps stay zero and are never decoded).
         let lo = ranges.iter().map(|r| r.start).min().unwrap_or(0);
         let hi = ranges.iter().map(|r| r.end).max().unwrap_or(0);
         let mut span = vec![0u8; (hi - lo) as usize];
@@ -94,7 +187,7 @@ impl Dataset {
             let at = (r.start - lo) as usize;
             span[at..at + part.len()].copy_from_slice(&part);
         }
-        ChunkData::from_span(&infos, entry.count as usize, &span, lo, fields, &what)
+        Ok((span, lo))
     }
 
     /// A read of a chunk's ranges failed: when the object is shorter than the index says,
@@ -123,7 +216,7 @@ impl Dataset {
         bytes: &[u8],
         fields: Fields,
     ) -> Result<ChunkData> {
-        let what = format!("{}/{}", self.storage.root(), entry.path);
+        let what = self.what(entry);
         if bytes.len() as u64 != entry.stored_bytes {
             return Err(Error::corrupt(
                 what,

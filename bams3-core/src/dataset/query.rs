@@ -6,7 +6,7 @@ use std::collections::{BinaryHeap, VecDeque};
 use std::sync::Arc;
 
 use super::{Dataset, RecordFilter};
-use crate::chunk::{ChunkData, Fields};
+use crate::chunk::ChunkData;
 use crate::index::ChunkEntry;
 use crate::region::Region;
 use crate::{Record, Result};
@@ -112,6 +112,14 @@ impl Query {
         Ok(())
     }
 
+    /// The span of the current scope, if it is a region.
+    fn span(&self) -> Option<(i64, i64)> {
+        match self.current {
+            Some(Scope::Span(_, beg, end)) => Some((beg, end)),
+            _ => None,
+        }
+    }
+
     /// Tie-break between chunks at equal positions. Parts written from unsorted input were
     /// sorted as `samtools sort` sorts (forward strand first), so merging them must agree;
     /// parts of sorted input keep the input's own order, part by part.
@@ -147,6 +155,7 @@ impl Query {
         // next chunk decoded on a second thread while this one is formatted (decompressing
         // qualities is most of a read's CPU time).
         let limit = self.ds.storage.read_ahead().max(1);
+        let (span, filter) = (self.span(), self.filter);
         for (_, entry) in self.pending.iter() {
             if self.prefetch.len() >= limit {
                 break;
@@ -160,7 +169,7 @@ impl Query {
             let spawned = std::thread::Builder::new()
                 .name("bams3-prefetch".into())
                 .spawn(move || {
-                    let _ = tx.send(ds.read_chunk(&e, Fields::ALL));
+                    let _ = tx.send(ds.read_chunk_selecting(&e, span, &filter));
                 });
             if spawned.is_err() {
                 // No thread: the chunk is simply read when it is opened.
@@ -179,9 +188,13 @@ impl Query {
             .and_then(|(_, rx)| rx.recv().ok());
         let mut records: Box<dyn Iterator<Item = Result<Record>> + Send> = match fetched {
             Some(data) => Box::new(data?.into_records()),
-            None => self.ds.chunk_iter(entry)?,
+            None if self.ds.is_legacy() => self.ds.chunk_iter(entry)?,
+            None => Box::new(
+                self.ds
+                    .read_chunk_selecting(entry, self.span(), &self.filter)?
+                    .into_records(),
+            ),
         };
-        self.top_up_prefetch();
         if let Some(head) = self.next_passing(&mut *records)? {
             let slot = self.cursors.len();
             self.heap
@@ -205,8 +218,10 @@ impl Query {
                 if frontier.is_some_and(|f| entry.first_pos > f) {
                     break;
                 }
-                self.top_up_prefetch();
                 let (order, entry) = self.pending.pop_front().expect("front exists");
+                // The chunks after this one are fetched in the background while this one is
+                // read here (a one-chunk query starts no thread at all).
+                self.top_up_prefetch();
                 self.open(order, &entry)?;
             }
             let Some(Reverse((_, _, order, slot))) = self.heap.pop() else {
