@@ -220,7 +220,39 @@ impl ChunkData {
                 }
             }
         }
+        data.check_block_area(streams)?;
         Ok(data)
+    }
+
+    /// Checks that the blocks of the blocked streams read lie in the block area (after every
+    /// stream-table range) and do not overlap one another.
+    fn check_block_area(&self, streams: &[StreamInfo]) -> Result<()> {
+        let area = streams
+            .iter()
+            .map(|s| s.offset.saturating_add(s.stored_len))
+            .max()
+            .unwrap_or(0);
+        let mut ranges: Vec<std::ops::Range<u64>> = self
+            .blocked
+            .iter()
+            .flatten()
+            .flat_map(|b| {
+                b.dir
+                    .blocks
+                    .iter()
+                    .filter(|i| i.stored_len > 0)
+                    .map(|i| i.range())
+            })
+            .collect();
+        ranges.sort_by_key(|r| r.start);
+        let inside = ranges.first().is_none_or(|r| r.start >= area);
+        if !inside || ranges.windows(2).any(|w| w[0].end > w[1].start) {
+            return Err(Error::corrupt(
+                &self.what,
+                "record blocks outside the block area or overlapping",
+            ));
+        }
+        Ok(())
     }
 
     /// The blocks (stream, block number, bytes in the object) not yet decoded that hold a
