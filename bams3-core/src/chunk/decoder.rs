@@ -81,6 +81,9 @@ struct Blocked {
     /// Offset of each block's first byte in the decoded stream, and the stream's length last.
     starts: Vec<usize>,
     decoded: Vec<bool>,
+    /// The decoded bytes of each block (empty until decoded): only the blocks a query needs
+    /// take memory.
+    bytes: Vec<Vec<u8>>,
     /// The shared rANS table, parsed when the first block needs it.
     table: Option<rans::DecodeTable>,
 }
@@ -207,11 +210,11 @@ impl ChunkData {
             }
             starts.push(at);
             let n_blocks = dir.blocks.len();
-            data.streams[id as usize] = Some(vec![0; info.raw_len as usize]);
             data.blocked[id as usize] = Some(Blocked {
                 dir,
                 starts,
                 decoded: vec![false; n_blocks],
+                bytes: vec![Vec::new(); n_blocks],
                 table: None,
             });
             if all_blocks {
@@ -288,10 +291,7 @@ impl ChunkData {
         base: u64,
     ) -> Result<()> {
         let what = &self.what;
-        let (Some(bl), Some(out)) = (
-            &mut self.blocked[id as usize],
-            &mut self.streams[id as usize],
-        ) else {
+        let Some(bl) = &mut self.blocked[id as usize] else {
             return Err(Error::Internal(format!(
                 "stream '{}' is not blocked",
                 id.name()
@@ -314,7 +314,8 @@ impl ChunkData {
                 format!("checksum mismatch in block {b} of stream '{name}' (corrupt or truncated chunk)"),
             ));
         }
-        let dest = &mut out[bl.starts[b]..bl.starts[b + 1]];
+        let mut out = vec![0u8; bl.starts[b + 1] - bl.starts[b]];
+        let dest = &mut out[..];
         let bad = |d: String| Error::corrupt(what, format!("block {b} of stream '{name}': {d}"));
         match bl.dir.inner_codec {
             _ if dest.is_empty() => {
@@ -347,14 +348,18 @@ impl ChunkData {
             }
             c => return Err(bad(format!("unknown codec {c}"))),
         }
+        bl.bytes[b] = out;
         bl.decoded[b] = true;
         self.stored_decoded += info.stored_len;
         Ok(())
     }
 
     /// Makes the record cursors build only the records `keep` marks (one flag per record),
-    /// skipping the others without reading their bytes.
+    /// skipping the others without reading their bytes, and stop after the last of them
+    /// ([`ChunkData::len`] is then the number of records up to it).
     pub(crate) fn select(&mut self, keep: Vec<bool>) {
+        // Nothing after the last chosen record needs walking through.
+        self.n_records = keep.iter().rposition(|&k| k).map_or(0, |i| i + 1);
         self.selected = Some(keep);
     }
 
@@ -513,18 +518,29 @@ impl Iterator for OwnedRecords {
 impl<'a> RecordCursor<'a> {
     fn take(&mut self, id: StreamId, n: usize) -> Result<&'a [u8]> {
         let data: &'a ChunkData = self.data;
-        let s = data.streams[id as usize]
-            .as_deref()
-            .ok_or_else(|| Error::Invalid(format!("stream '{}' was not decoded", id.name())))?;
         if let Some(bl) = &data.blocked[id as usize] {
-            if !bl.decoded[bl.dir.block_of(self.st.index)] {
+            // A record's bytes lie in its own block (blocks are cut at record boundaries).
+            let b = bl.dir.block_of(self.st.index);
+            if !bl.decoded.get(b).is_some_and(|&d| d) {
                 return Err(Error::Internal(format!(
                     "record {} of stream '{}' is in a block not decoded",
                     self.st.index,
                     id.name()
                 )));
             }
+            let at = self.st.at[id as usize];
+            let Some(bytes) = at
+                .checked_sub(bl.starts[b])
+                .and_then(|rel| bl.bytes[b].get(rel..rel.checked_add(n)?))
+            else {
+                return Err(self.corrupt(id));
+            };
+            self.st.at[id as usize] += n;
+            return Ok(bytes);
         }
+        let s = data.streams[id as usize]
+            .as_deref()
+            .ok_or_else(|| Error::Invalid(format!("stream '{}' was not decoded", id.name())))?;
         let at = self.st.at[id as usize];
         let Some(bytes) = at.checked_add(n).and_then(|end| s.get(at..end)) else {
             return Err(self.corrupt(id));
@@ -589,7 +605,13 @@ impl<'a> RecordCursor<'a> {
             (StreamId::Aux, aux_len),
         ];
         for (id, n) in advance {
-            let len = self.stream(id)?.len();
+            let len = match &self.data.blocked[id as usize] {
+                Some(bl) => *bl
+                    .starts
+                    .last()
+                    .expect("starts end with the stream's length"),
+                None => self.stream(id)?.len(),
+            };
             let at = &mut self.st.at[id as usize];
             match at.checked_add(n) {
                 Some(end) if end <= len => *at = end,

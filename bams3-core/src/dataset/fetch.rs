@@ -173,10 +173,28 @@ impl Dataset {
                 "index stream table past the chunk's end",
             ));
         }
-        let parts = self
+        // Back-to-back ranges (the streams of a chunk are) are read as one: one copy, and the
+        // part itself is the span.
+        let mut sorted = ranges.to_vec();
+        sorted.sort_by_key(|r| r.start);
+        let mut merged: Vec<Range<u64>> = Vec::with_capacity(sorted.len());
+        for r in sorted {
+            match merged.last_mut() {
+                Some(last) if r.start <= last.end => last.end = last.end.max(r.end),
+                _ => merged.push(r),
+            }
+        }
+        let ranges = &merged[..];
+        let mut parts = self
             .storage
             .get_ranges(&entry.path, ranges)
             .map_err(|e| self.explain_short_chunk(entry, e))?;
+        if let ([r], [part]) = (ranges, &parts[..]) {
+            if part.len() as u64 != r.end - r.start {
+                return Err(Error::corrupt(what, "short read of a chunk range"));
+            }
+            return Ok((parts.pop().expect("one part"), r.start));
+        }
         let lo = ranges.iter().map(|r| r.start).min().unwrap_or(0);
         let hi = ranges.iter().map(|r| r.end).max().unwrap_or(0);
         let mut span = vec![0u8; (hi - lo) as usize];
