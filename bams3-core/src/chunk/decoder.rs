@@ -103,7 +103,7 @@ pub struct ChunkData {
 }
 
 /// The stored bytes of `info` in `span` (bytes of the object from offset `base`).
-fn stored_in<'a>(span: &'a [u8], base: u64, offset: u64, len: u64) -> Option<&'a [u8]> {
+fn stored_in(span: &[u8], base: u64, offset: u64, len: u64) -> Option<&[u8]> {
     if len == 0 {
         // Empty streams take no bytes, wherever the table says they sit.
         return Some(&span[..0]);
