@@ -66,8 +66,9 @@
     what <- .WHAT %in% bamWhat(param)
     tags <- as.character(bamTag(param))
     opts <- c(isTRUE(bamReverseComplement(param)), isTRUE(bamSimpleCigar(param)))
-    x <- .native(C_scan, .extptr(file), region, .filter(param), what, tags, opts,
-                 .dna_lookup())
+    q <- .native(C_query, .extptr(file), region, .filter(param))
+    on.exit(.Call(C_query_free, q))
+    x <- .native(C_scan, q, what, tags, opts, .dna_lookup(), NA_real_)
     names(x) <- c(.WHAT, "tag")
     for (f in c("rname", "mrnm"))
         if (!is.null(x[[f]]))
