@@ -3,7 +3,9 @@
 mod convert;
 mod depth;
 mod export;
+mod flagstat;
 mod htslib_index;
+mod idxstats;
 mod output;
 mod query;
 mod remove;
@@ -45,6 +47,10 @@ enum Command {
     Depth(depth::Args),
     /// Summarise a dataset from its metadata alone.
     Stats(stats::Args),
+    /// Counts by flag, like `samtools flagstat`, from the flag, MAPQ and mate streams only.
+    Flagstat(flagstat::Args),
+    /// Records per reference, like `samtools idxstats`, from the index alone.
+    Idxstats(idxstats::Args),
     /// Write a dataset (or regions of it) back to BAM.
     #[command(visible_alias = "to-bam")]
     Export(export::Args),
@@ -95,6 +101,8 @@ fn main() -> ExitCode {
         Command::Query(a) => query::run(a, &opts),
         Command::Stats(a) => stats::run(a, &opts),
         Command::Depth(a) => depth::run(a, &opts),
+        Command::Flagstat(a) => flagstat::run(a, &opts),
+        Command::Idxstats(a) => idxstats::run(a, &opts),
         Command::Export(a) => export::run(a, &opts),
         Command::Validate(a) => validate::run(a, &opts),
         Command::Upgrade(a) => upgrade::run(a, &opts),
