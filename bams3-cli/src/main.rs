@@ -9,6 +9,7 @@ mod idxstats;
 mod output;
 mod query;
 mod remove;
+mod serve;
 mod stats;
 mod units;
 mod upgrade;
@@ -62,6 +63,8 @@ enum Command {
     Rm(remove::Args),
     /// Write the objects the htslib plugin reads, for a dataset written before they existed.
     HtslibIndex(htslib_index::Args),
+    /// Serve datasets over HTTP as an htsget 1.3 reads endpoint (IGV, igv.js, htslib).
+    Serve(serve::Args),
     /// Manage the local cache of S3 metadata and chunks.
     Cache {
         #[command(subcommand)]
@@ -108,6 +111,7 @@ fn main() -> ExitCode {
         Command::Upgrade(a) => upgrade::run(a, &opts),
         Command::Rm(a) => remove::run(a, &opts),
         Command::HtslibIndex(a) => htslib_index::run(a, &opts),
+        Command::Serve(a) => serve::run(a, &opts),
         Command::Cache { action } => cache(action),
     };
     match result {
