@@ -252,13 +252,24 @@ static int simple_cigar(const char *c, size_t len)
     return c[len - 1] == 'M';
 }
 
+/* ScanBamParam's tagFilter, read once per call (R_alloc'ed, released when the call returns). */
+typedef struct {
+    int n;
+    char (*names)[2];
+    SEXP *values; /* INTSXP or STRSXP */
+} tagfilter_t;
+
+static tagfilter_t *tagfilter_from(SEXP tl);
+static int tagfilter_keep(const tagfilter_t *tf, const uint8_t *p, const uint8_t *end, double irec);
+
 /* c(records, nucleotides) for one region (NULL: everything). */
-SEXP C_count(SEXP reader, SEXP region, SEXP filter, SEXP simpleCigar, SEXP capacity)
+SEXP C_count(SEXP reader, SEXP region, SEXP filter, SEXP simpleCigar, SEXP capacity, SEXP tagFilter)
 {
     int simple = Rf_asLogical(simpleCigar) == TRUE;
+    tagfilter_t *tf = tagfilter_from(tagFilter);
     SEXP qxp, bxp;
-    start_query(reader, region, filter, simple ? BAMS3_COLUMN_CIGAR : 0, Rf_asInteger(capacity),
-                &qxp, &bxp);
+    start_query(reader, region, filter, (simple ? BAMS3_COLUMN_CIGAR : 0) | (tf ? BAMS3_COLUMN_AUX : 0),
+                Rf_asInteger(capacity), &qxp, &bxp);
     PROTECT(qxp);
     PROTECT(bxp);
     double records = 0, nucleotides = 0;
@@ -268,6 +279,9 @@ SEXP C_count(SEXP reader, SEXP region, SEXP filter, SEXP simpleCigar, SEXP capac
         for (int i = 0; i < n; ++i) {
             if (simple && !simple_cigar(c.cigar + c.cigar_offsets[i],
                                         c.cigar_offsets[i + 1] - c.cigar_offsets[i]))
+                continue;
+            if (tf && !tagfilter_keep(tf, c.aux + c.aux_offsets[i], c.aux + c.aux_offsets[i + 1],
+                                      records + 1))
                 continue;
             records += 1;
             nucleotides += c.seq_len[i];
@@ -329,16 +343,20 @@ typedef struct {
  * Owned by an external pointer, so an error or an interrupt frees them. */
 typedef struct {
     bams3_batch **b;
-    size_t *kept; /* records of b[i] the scan keeps (simpleCigar drops some) */
+    size_t *kept;   /* records of b[i] the scan keeps (simpleCigar and tagFilter drop some) */
+    uint8_t **keep; /* which ones (NULL: all) */
     size_t n, cap;
 } batches_t;
 
 static void batches_free(batches_t *s)
 {
-    for (size_t i = 0; i < s->n; ++i)
+    for (size_t i = 0; i < s->n; ++i) {
         bams3_batch_free(s->b[i]);
+        free(s->keep[i]);
+    }
     free(s->b);
     free(s->kept);
+    free(s->keep);
     free(s);
 }
 
@@ -365,6 +383,10 @@ static void batches_reserve(batches_t *s)
     if (!k)
         Rf_error("out of memory");
     s->kept = k;
+    uint8_t **m = realloc(s->keep, cap * sizeof *m);
+    if (!m)
+        Rf_error("out of memory");
+    s->keep = m;
     s->cap = cap;
 }
 
@@ -507,6 +529,132 @@ static void parse_tags(acc_t *a, R_xlen_t idx, const uint8_t *p, const uint8_t *
     }
 }
 
+/* The first tag named t0 t1 in p..end: its type byte, or NULL. */
+static const uint8_t *find_tag(const uint8_t *p, const uint8_t *end, char t0, char t1)
+{
+    while (end - p >= 3) {
+        const uint8_t *v = p + 3;
+        size_t len;
+        switch (p[2]) {
+        case 'A': case 'c': case 'C': len = 1; break;
+        case 's': case 'S': len = 2; break;
+        case 'i': case 'I': case 'f': len = 4; break;
+        case 'Z': case 'H': {
+            const uint8_t *z = memchr(v, 0, (size_t) (end - v));
+            if (!z)
+                return NULL;
+            len = (size_t) (z - v) + 1;
+            break;
+        }
+        case 'B': {
+            if (end - v < 5)
+                return NULL;
+            uint8_t sub = v[0];
+            size_t sz = (sub == 'c' || sub == 'C') ? 1 : (sub == 's' || sub == 'S') ? 2 : 4;
+            len = 5 + sz * (size_t) rd_u32(v + 1);
+            break;
+        }
+        default:
+            return NULL;
+        }
+        if ((size_t) (end - v) < len)
+            return NULL;
+        if ((char) p[0] == t0 && (char) p[1] == t1)
+            return p + 2;
+        p = v + len;
+    }
+    return NULL;
+}
+
+static tagfilter_t *tagfilter_from(SEXP tl)
+{
+    if (Rf_isNull(tl) || Rf_length(tl) == 0)
+        return NULL;
+    if (TYPEOF(tl) != VECSXP)
+        Rf_error("internal: tagFilter must be a list");
+    SEXP names = Rf_getAttrib(tl, R_NamesSymbol);
+    int n = Rf_length(tl);
+    if (Rf_length(names) != n)
+        Rf_error("'tagFilter' must be a named list");
+    tagfilter_t *tf = (tagfilter_t *) R_alloc(1, sizeof *tf);
+    tf->n = n;
+    tf->names = (char (*)[2]) R_alloc((size_t) n, 2);
+    tf->values = (SEXP *) R_alloc((size_t) n, sizeof(SEXP));
+    for (int i = 0; i < n; ++i) {
+        const char *nm = CHAR(STRING_ELT(names, i));
+        if (strlen(nm) != 2)
+            Rf_error("tag names must have two characters: '%s'", nm);
+        tf->names[i][0] = nm[0];
+        tf->names[i][1] = nm[1];
+        SEXP v = VECTOR_ELT(tl, i);
+        if (Rf_length(v) < 1)
+            Rf_error("elements of tag filter list must have non-zero length");
+        if (TYPEOF(v) != INTSXP && TYPEOF(v) != STRSXP)
+            Rf_error("unpermitted tag filter input type '%s'", Rf_type2char(TYPEOF(v)));
+        tf->values[i] = v; /* protected by the list the caller holds */
+    }
+    return tf;
+}
+
+/* Rsamtools' _tagfilter: every filter tag present with one of its values; a tag whose type
+ * does not match its filter's, or of a type tagFilter cannot compare, is an error. */
+static int tagfilter_keep(const tagfilter_t *tf, const uint8_t *p, const uint8_t *end, double irec)
+{
+    for (int i = 0; i < tf->n; ++i) {
+        const uint8_t *t = find_tag(p, end, tf->names[i][0], tf->names[i][1]);
+        if (!t)
+            return 0;
+        SEXP vals = tf->values[i];
+        R_xlen_t nv = Rf_xlength(vals);
+        const uint8_t *v = t + 1;
+        char tag[3] = {tf->names[i][0], tf->names[i][1], 0};
+        int iv;
+        switch (t[0]) {
+        case 'c': iv = (int8_t) v[0]; goto integer;
+        case 'C': iv = v[0]; goto integer;
+        case 's': iv = rd_i16(v); goto integer;
+        case 'S': iv = rd_u16(v); goto integer;
+        case 'i': iv = rd_i32(v); goto integer;
+        case 'I': iv = (int) rd_u32(v);
+        integer:
+            if (TYPEOF(vals) != INTSXP)
+                Rf_error("tag '%s' type ('integer') does not match tagFilter type\n"
+                         "    BAM read tag:   %s:i:%d\n    tagFilter type: character()\n"
+                         "    Record number:  %.0f", tag, tag, iv, irec);
+            {
+                R_xlen_t j = 0;
+                while (j < nv && INTEGER(vals)[j] != iv)
+                    ++j;
+                if (j == nv)
+                    return 0;
+            }
+            break;
+        case 'A':
+        case 'Z': {
+            if (TYPEOF(vals) != STRSXP || (t[0] == 'A' && strlen(CHAR(STRING_ELT(vals, 0))) != 1))
+                Rf_error("tag '%s' type ('%s') does not match tagFilter type\n"
+                         "    Record number:  %.0f", tag,
+                         t[0] == 'A' ? "single printable character" : "string", irec);
+            R_xlen_t j = 0;
+            if (t[0] == 'A') {
+                while (j < nv && CHAR(STRING_ELT(vals, j))[0] != (char) v[0])
+                    ++j;
+            } else {
+                while (j < nv && strcmp(CHAR(STRING_ELT(vals, j)), (const char *) v) != 0)
+                    ++j;
+            }
+            if (j == nv)
+                return 0;
+            break;
+        }
+        default:
+            Rf_error("tag '%s' type ('%s') unsupported by tagFilter\n    Record number: %.0f", tag,
+                     t[0] == 'f' ? "float" : t[0] == 'H' ? "hex array" : "array", irec);
+        }
+    }
+    return 1;
+}
+
 /* A query of `reader` over `region` (NULL: everything) with `filter`, in an external pointer. */
 SEXP C_query(SEXP reader, SEXP region, SEXP filter)
 {
@@ -573,8 +721,9 @@ static size_t qual_width(const uint8_t *src, size_t len, int rc)
  * DNAStringSet built through `dna_lkup`, qual a BStringSet (the R side makes it a
  * PhredQuality). The query is freed once it has no more records (C_query_done then says so).
  */
-SEXP C_scan(SEXP qxp, SEXP what, SEXP tags, SEXP opts, SEXP dna_lkup, SEXP yield)
+SEXP C_scan(SEXP qxp, SEXP what, SEXP tags, SEXP opts, SEXP dna_lkup, SEXP yield, SEXP tagFilter)
 {
+    tagfilter_t *tf = tagfilter_from(tagFilter);
     int revcomp = LOGICAL(opts)[0] == TRUE, simple = LOGICAL(opts)[1] == TRUE;
     const int *lkup = INTEGER(dna_lkup);
     double ylim = Rf_asReal(yield);
@@ -600,7 +749,7 @@ SEXP C_scan(SEXP qxp, SEXP what, SEXP tags, SEXP opts, SEXP dna_lkup, SEXP yield
     if (a.want[F_CIGAR] || simple) columns |= BAMS3_COLUMN_CIGAR;
     if (a.want[F_SEQ]) columns |= BAMS3_COLUMN_SEQ;
     if (a.want[F_QUAL]) columns |= BAMS3_COLUMN_QUAL;
-    if (a.want[F_TAG]) columns |= BAMS3_COLUMN_AUX;
+    if (a.want[F_TAG] || tf) columns |= BAMS3_COLUMN_AUX;
 
     /* 1. Read: batches only, no R allocation. */
     SEXP sxp = PROTECT(new_handle("bams3_batches", batches_finalize));
@@ -619,6 +768,7 @@ SEXP C_scan(SEXP qxp, SEXP what, SEXP tags, SEXP opts, SEXP dna_lkup, SEXP yield
             fail(rc, NULL);
         s->b[s->n] = b;
         s->kept[s->n] = 0;
+        s->keep[s->n] = NULL;
         s->n++;
         int n = bams3_query_next_batch(get_query(qxp), b);
         if (n < 0) {
@@ -633,15 +783,27 @@ SEXP C_scan(SEXP qxp, SEXP what, SEXP tags, SEXP opts, SEXP dna_lkup, SEXP yield
             break;
         }
         size_t kept = (size_t) n;
-        if (simple) {
+        if (simple || tf) {
             bams3_batch_columns c;
             rc = bams3_batch_get_columns(b, &c);
             if (rc != BAMS3_OK)
                 fail(rc, NULL);
+            uint8_t *keep = malloc((size_t) n);
+            if (!keep)
+                Rf_error("out of memory");
+            s->keep[s->n - 1] = keep;
             kept = 0;
-            for (int i = 0; i < n; ++i)
-                kept += (size_t) simple_cigar(c.cigar + c.cigar_offsets[i],
-                                              c.cigar_offsets[i + 1] - c.cigar_offsets[i]);
+            for (int i = 0; i < n; ++i) {
+                int k = 1;
+                if (simple)
+                    k = simple_cigar(c.cigar + c.cigar_offsets[i],
+                                     c.cigar_offsets[i + 1] - c.cigar_offsets[i]);
+                if (k && tf)
+                    k = tagfilter_keep(tf, c.aux + c.aux_offsets[i], c.aux + c.aux_offsets[i + 1],
+                                       (double) (total + kept + 1));
+                keep[i] = (uint8_t) k;
+                kept += (size_t) k;
+            }
         }
         s->kept[s->n - 1] = kept;
         total += kept;
@@ -682,8 +844,7 @@ SEXP C_scan(SEXP qxp, SEXP what, SEXP tags, SEXP opts, SEXP dna_lkup, SEXP yield
             if (rc != BAMS3_OK)
                 fail(rc, NULL);
             for (size_t i = 0; i < c.n; ++i) {
-                if (simple && !simple_cigar(c.cigar + c.cigar_offsets[i],
-                                            c.cigar_offsets[i + 1] - c.cigar_offsets[i]))
+                if (s->keep[bi] && !s->keep[bi][i])
                     continue;
                 if (sw)
                     sw[k] = (int) (c.seq_offsets[i + 1] - c.seq_offsets[i]);
@@ -724,8 +885,7 @@ SEXP C_scan(SEXP qxp, SEXP what, SEXP tags, SEXP opts, SEXP dna_lkup, SEXP yield
             if (rc != BAMS3_OK)
                 fail(rc, NULL);
             for (size_t i = 0; i < c.n; ++i) {
-                if (simple && !simple_cigar(c.cigar + c.cigar_offsets[i],
-                                            c.cigar_offsets[i + 1] - c.cigar_offsets[i]))
+                if (s->keep[bi] && !s->keep[bi][i])
                     continue;
                 uint16_t flag = c.flag[i];
                 int unmapped = (flag & 0x4) != 0, mate_unmapped = (flag & 0x8) != 0;
@@ -790,6 +950,8 @@ SEXP C_scan(SEXP qxp, SEXP what, SEXP tags, SEXP opts, SEXP dna_lkup, SEXP yield
         }
         bams3_batch_free(s->b[bi]);
         s->b[bi] = NULL;
+        free(s->keep[bi]);
+        s->keep[bi] = NULL;
     }
     batches_finalize(sxp);
 
@@ -813,11 +975,11 @@ static const R_CallMethodDef call_methods[] = {
     {"C_header_text", (DL_FUNC) &C_header_text, 1},
     {"C_references", (DL_FUNC) &C_references, 1},
     {"C_stats_json", (DL_FUNC) &C_stats_json, 1},
-    {"C_count", (DL_FUNC) &C_count, 5},
+    {"C_count", (DL_FUNC) &C_count, 6},
     {"C_query", (DL_FUNC) &C_query, 3},
     {"C_query_free", (DL_FUNC) &C_query_free, 1},
     {"C_query_done", (DL_FUNC) &C_query_done, 1},
-    {"C_scan", (DL_FUNC) &C_scan, 6},
+    {"C_scan", (DL_FUNC) &C_scan, 7},
     {NULL, NULL, 0}};
 
 void R_init_bams3(DllInfo *dll)
