@@ -81,7 +81,7 @@ const [mode, loc, ...regions] = process.argv.slice(2);
 JS
 cat > "$TMP/gmod_bench.js" <<'JS'
 // gmod_bench.js BAM CHR LEN whole|REGION... -> prints "records seconds sink maxrss_kib"
-const { BamFile } = require(process.env.GMOD_DIR + '/node_modules/@gmod/bam');
+const { BamFile } = require(process.env.GMOD_DIR + '/node_modules/@gmod/bam/dist/index.js'); // no "main", and a path require ignores "exports"
 const [bamPath, chr, len, ...regions] = process.argv.slice(2);
 (async () => {
   const bam = new BamFile({ bamPath, baiPath: bamPath + '.bai' });

@@ -3,10 +3,13 @@
 mod convert;
 mod depth;
 mod export;
+mod flagstat;
 mod htslib_index;
+mod idxstats;
 mod output;
 mod query;
 mod remove;
+mod serve;
 mod stats;
 mod units;
 mod upgrade;
@@ -45,6 +48,10 @@ enum Command {
     Depth(depth::Args),
     /// Summarise a dataset from its metadata alone.
     Stats(stats::Args),
+    /// Counts by flag, like `samtools flagstat`, from the flag, MAPQ and mate streams only.
+    Flagstat(flagstat::Args),
+    /// Records per reference, like `samtools idxstats`, from the index alone.
+    Idxstats(idxstats::Args),
     /// Write a dataset (or regions of it) back to BAM.
     #[command(visible_alias = "to-bam")]
     Export(export::Args),
@@ -56,6 +63,8 @@ enum Command {
     Rm(remove::Args),
     /// Write the objects the htslib plugin reads, for a dataset written before they existed.
     HtslibIndex(htslib_index::Args),
+    /// Serve datasets over HTTP as an htsget 1.3 reads endpoint (IGV, igv.js, htslib).
+    Serve(serve::Args),
     /// Manage the local cache of S3 metadata and chunks.
     Cache {
         #[command(subcommand)]
@@ -95,11 +104,14 @@ fn main() -> ExitCode {
         Command::Query(a) => query::run(a, &opts),
         Command::Stats(a) => stats::run(a, &opts),
         Command::Depth(a) => depth::run(a, &opts),
+        Command::Flagstat(a) => flagstat::run(a, &opts),
+        Command::Idxstats(a) => idxstats::run(a, &opts),
         Command::Export(a) => export::run(a, &opts),
         Command::Validate(a) => validate::run(a, &opts),
         Command::Upgrade(a) => upgrade::run(a, &opts),
         Command::Rm(a) => remove::run(a, &opts),
         Command::HtslibIndex(a) => htslib_index::run(a, &opts),
+        Command::Serve(a) => serve::run(a, &opts),
         Command::Cache { action } => cache(action),
     };
     match result {

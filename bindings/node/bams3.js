@@ -6,6 +6,19 @@
 const native = require('./index.js');
 
 const CG_IN_SAM = '\tCG:B:';
+const { isAscii } = require('buffer');
+
+// Tag names by their two bytes (b0 << 8 | b1), made once each.
+const TAG_NAMES = new Map();
+function tagName(b0, b1) {
+  const k = (b0 << 8) | b1;
+  let n = TAG_NAMES.get(k);
+  if (n === undefined) {
+    n = String.fromCharCode(b0, b1);
+    TAG_NAMES.set(k, n);
+  }
+  return n;
+}
 
 function codedError(code, message) {
   const e = new Error(message);
@@ -53,28 +66,28 @@ function decodeTags(bam, dv, start, end, line) {
   const tags = {};
   let p = start;
   while (p + 3 <= end) {
-    const name = String.fromCharCode(bam[p], bam[p + 1]);
-    const ty = String.fromCharCode(bam[p + 2]);
+    const name = tagName(bam[p], bam[p + 1]);
+    const ty = bam[p + 2];
     p += 3;
     let v;
     switch (ty) {
-      case 'A': v = String.fromCharCode(bam[p]); p += 1; break;
-      case 'c': v = dv.getInt8(p); p += 1; break;
-      case 'C': v = bam[p]; p += 1; break;
-      case 's': v = dv.getInt16(p, true); p += 2; break;
-      case 'S': v = dv.getUint16(p, true); p += 2; break;
-      case 'i': v = dv.getInt32(p, true); p += 4; break;
-      case 'I': v = dv.getUint32(p, true); p += 4; break;
-      case 'f': v = dv.getFloat32(p, true); p += 4; break;
-      case 'Z':
-      case 'H': {
-        let q = p;
-        while (q < end && bam[q] !== 0) q++;
-        v = bam.toString('utf8', p, q);
-        p = q + 1;
+      case 0x41: v = String.fromCharCode(bam[p]); p += 1; break; // A
+      case 0x63: v = dv.getInt8(p); p += 1; break; // c
+      case 0x43: v = bam[p]; p += 1; break; // C
+      case 0x73: v = dv.getInt16(p, true); p += 2; break; // s
+      case 0x53: v = dv.getUint16(p, true); p += 2; break; // S
+      case 0x69: v = dv.getInt32(p, true); p += 4; break; // i
+      case 0x49: v = dv.getUint32(p, true); p += 4; break; // I
+      case 0x66: v = dv.getFloat32(p, true); p += 4; break; // f
+      case 0x5a: // Z
+      case 0x48: { // H
+        const q = bam.indexOf(0, p);
+        const e = q < 0 || q > end ? end : q;
+        v = bam.toString('utf8', p, e);
+        p = e + 1;
         break;
       }
-      case 'B': {
+      case 0x42: { // B
         const sub = String.fromCharCode(bam[p]);
         const n = dv.getUint32(p + 1, true);
         const [Ctor, size] = TYPED[sub] || [];
@@ -87,7 +100,7 @@ function decodeTags(bam, dv, start, end, line) {
         break;
       }
       default:
-        throw codedError('BAMS3_ERR_CORRUPT', `tag ${name}: unknown type '${ty}'`);
+        throw codedError('BAMS3_ERR_CORRUPT', `tag ${name}: unknown type '${String.fromCharCode(ty)}'`);
     }
     tags[name] = v;
   }
@@ -100,24 +113,36 @@ class Record {
     this._b = batch;
     this._i = i;
     this._at = at; // offset of the record's block_size in batch.bam
-    this._cols = null;
+    this._tabs = null;
   }
 
+  // Column n (5, 9 or 10: CIGAR, SEQ, QUAL) of the SAM line, located once by its tabs.
   _col(n) {
-    if (this._cols === null) this._cols = this._b.lines[this._i].split('\t');
-    return this._cols[n];
+    const line = this._b.lines[this._i];
+    let t = this._tabs;
+    if (t === null) {
+      t = this._tabs = new Int32Array(11);
+      let p = -1;
+      for (let k = 0; k < 11; k++) {
+        p = line.indexOf('\t', p + 1);
+        t[k] = p < 0 ? line.length : p;
+      }
+    }
+    return line.substring(t[n - 1] + 1, t[n]);
   }
 
-  get name() { return this._col(0); }
+  _ref(id) { return id < 0 ? '*' : this._b.refNames[id]; }
+
+  get name() {
+    const a = this._at;
+    return this._b.bam.toString('latin1', a + 36, a + 35 + this._b.bam[a + 12]);
+  }
   get flag() { return this._b.dv.getUint16(this._at + 18, true); }
-  get refName() { return this._col(2); }
+  get refName() { return this._ref(this._b.dv.getInt32(this._at + 4, true)); }
   get pos() { return this._b.dv.getInt32(this._at + 8, true) + 1; }
   get mapq() { return this._b.bam[this._at + 13]; }
   get cigar() { return this._col(5); }
-  get nextRefName() {
-    const n = this._col(6);
-    return n === '=' ? this._col(2) : n;
-  }
+  get nextRefName() { return this._ref(this._b.dv.getInt32(this._at + 24, true)); }
   get nextPos() { return this._b.dv.getInt32(this._at + 28, true) + 1; }
   get tlen() { return this._b.dv.getInt32(this._at + 32, true); }
   get seq() { return this._col(9); }
@@ -177,13 +202,15 @@ async function* batches(start) {
   }
 }
 
-async function* records(start) {
+async function* records(start, refNames) {
   for await (const b of batches(start)) {
     const bam = b.bam;
     const batch = {
       bam,
       dv: new DataView(bam.buffer, bam.byteOffset, bam.byteLength),
-      lines: b.sam.toString('utf8').split('\n'),
+      // latin1 decodes ASCII (nearly always all of it) faster than utf8, to the same text.
+      lines: b.sam.toString(isAscii(b.sam) ? 'latin1' : 'utf8').split('\n'),
+      refNames,
     };
     let at = 0;
     for (let i = 0; i < b.count; i++) {
@@ -213,6 +240,7 @@ class Dataset {
     this.header = n.header();
     /** The references: [{ name, length }]. */
     this.references = n.references();
+    this._refNames = this.references.map((r) => r.name);
   }
 
   /** The object `bams3 stats --json` prints. */
@@ -227,7 +255,8 @@ class Dataset {
 
   /** Records overlapping the regions (none: every record), as `bams3 query` prints them. */
   query(regions, filter) {
-    return records(() => this._n.query(regionList(regions), objectOrUndefined(filter, 'filter'), false));
+    return records(() => this._n.query(regionList(regions), objectOrUndefined(filter, 'filter'), false),
+      this._refNames);
   }
 
   /** The same records as Buffers of BAM records (each with its block_size), many per Buffer. */

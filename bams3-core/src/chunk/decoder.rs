@@ -368,6 +368,12 @@ impl ChunkData {
         self.stored_decoded
     }
 
+    /// The decoded bytes of stream `id` (laid out as `docs/FORMAT.md` describes), when it
+    /// was asked for: for readers of a few fields that need no record rebuilt (`flagstat`).
+    pub fn stream(&self, id: StreamId) -> Option<&[u8]> {
+        self.streams[id as usize].as_deref()
+    }
+
     /// Records in the chunk.
     pub fn len(&self) -> usize {
         self.n_records

@@ -136,6 +136,10 @@ impl Fields {
             | 1 << StreamId::Cigar as u16
             | 1 << StreamId::SeqLen as u16,
     );
+    /// What `flagstat` needs: flag, MAPQ and the mate stream (its reference delta).
+    pub const FLAGSTAT: Fields = Fields(
+        1 << StreamId::Flag as u16 | 1 << StreamId::Mapq as u16 | 1 << StreamId::Mate as u16,
+    );
     /// Whether `id` is in the set.
     pub fn contains(self, id: StreamId) -> bool {
         self.0 & (1 << id as u16) != 0

@@ -4,11 +4,13 @@
 //! One concept a module: [`open`](Dataset::open) (metadata, header, index and its sections),
 //! `filter` (which records a read keeps), `fetch` (one chunk's streams), `query` (the merge of
 //! chunk parts in coordinate order), `count` (`query -c` without rebuilding records),
-//! `summary` (`stats`), `writer` (records in, committed dataset out), `remove`, `names`.
+//! `flagstat` (`samtools flagstat` from three streams), `summary` (`stats`), `writer` (records
+//! in, committed dataset out), `remove`, `names`.
 
 mod count;
 mod fetch;
 mod filter;
+mod flagstat;
 mod legacy_source;
 mod names;
 mod open;
@@ -18,6 +20,7 @@ mod summary;
 mod writer;
 
 pub use filter::RecordFilter;
+pub use flagstat::{FlagStatReport, FlagStats};
 pub use names::{chunk_key, escape_reference};
 pub use open::{Dataset, OpenOptions};
 pub use query::Query;

@@ -2,16 +2,43 @@
 ## Rsamtools takes a BamFile. The native reader lives in an external pointer kept in an
 ## environment, so open() and close() act on the object the caller holds.
 
-setClass("Bams3File", representation(path = "character", .handle = "environment"))
+## `yieldSize` as BamFile's: on an open file, each scanBam() / readGAlignments() without `which`
+## returns the next yieldSize records (the environment keeps the running query).
+setClass("Bams3File", representation(path = "character", .handle = "environment",
+                                     yieldSize = "integer"))
 
-Bams3File <- function(path) {
+.check_yieldSize <- function(yieldSize) {
+    yieldSize <- suppressWarnings(as.integer(yieldSize))
+    if (length(yieldSize) != 1L || (!is.na(yieldSize) && yieldSize <= 0L))
+        stop("'yieldSize' must be NA or a single positive integer")
+    yieldSize
+}
+
+Bams3File <- function(path, yieldSize = NA_integer_) {
     if (!is.character(path) || length(path) != 1L || is.na(path) || !nzchar(path))
         stop("'path' must be a single non-empty string (a dataset directory or s3://bucket/prefix)")
     if (!grepl("^s3://", path))
         path <- path.expand(path)
     handle <- new.env(parent = emptyenv())
     handle$xp <- NULL
-    new("Bams3File", path = path, .handle = handle)
+    handle$q <- NULL
+    new("Bams3File", path = path, .handle = handle, yieldSize = .check_yieldSize(yieldSize))
+}
+
+setMethod("yieldSize", "Bams3File", function(object, ...) object@yieldSize)
+
+setReplaceMethod("yieldSize", "Bams3File", function(object, ..., value) {
+    object@yieldSize <- .check_yieldSize(value)
+    object
+})
+
+## The running query of a yieldSize iteration (NULL: none).
+.yield_query_free <- function(con) {
+    q <- con@.handle$q
+    if (!is.null(q)) {
+        .Call(C_query_free, q)
+        con@.handle$q <- NULL
+    }
 }
 
 ## Runs a native call; its errors become conditions of class "bams3_error" carrying the
@@ -36,12 +63,15 @@ Bams3File <- function(path) {
 
 ## open() and close() are S3 methods, as Rsamtools' for BamFile.
 open.Bams3File <- function(con, ...) {
-    if (!isOpen(con))
+    if (!isOpen(con)) {
+        .yield_query_free(con)
         con@.handle$xp <- .native(C_open, con@path)
+    }
     invisible(con)
 }
 
 close.Bams3File <- function(con, ...) {
+    .yield_query_free(con)
     xp <- con@.handle$xp
     if (!is.null(xp)) {
         .Call(C_close, xp)
@@ -61,6 +91,7 @@ setMethod("show", "Bams3File", function(object) {
     cat("class:", class(object), "\n")
     cat("path:", object@path, "\n")
     cat("isOpen:", isOpen(object), "\n")
+    cat("yieldSize:", yieldSize(object), "\n")
 })
 
 ## Opens `file` for the duration of the caller when it is not open.

@@ -58,16 +58,20 @@
 .check_param <- function(param) {
     if (!is(param, "ScanBamParam"))
         stop(sprintf("'%s' must be a '%s'; was '%s'", "param", "ScanBamParam", class(param)))
-    if (length(bamTagFilter(param)) != 0L)
-        stop("'tagFilter' in ScanBamParam is not supported by Bams3File")
 }
 
-.scan1 <- function(file, region, param, levels) {
+## One result list of scanBam: the records of `region` (NULL: the whole dataset), or, when
+## `yield` is not NA, the next `yield` records of the running query `q`.
+.scan1 <- function(file, region, param, levels, yield = NA_real_, q = NULL) {
     what <- .WHAT %in% bamWhat(param)
     tags <- as.character(bamTag(param))
     opts <- c(isTRUE(bamReverseComplement(param)), isTRUE(bamSimpleCigar(param)))
-    x <- .native(C_scan, .extptr(file), region, .filter(param), what, tags, opts,
-                 .dna_lookup())
+    if (is.null(q)) {
+        q <- .native(C_query, .extptr(file), region, .filter(param))
+        on.exit(.Call(C_query_free, q))
+    }
+    x <- .native(C_scan, q, what, tags, opts, .dna_lookup(), as.numeric(yield),
+                 bamTagFilter(param))
     names(x) <- c(.WHAT, "tag")
     for (f in c("rname", "mrnm"))
         if (!is.null(x[[f]]))
@@ -89,6 +93,15 @@ setMethod("scanBam", "Bams3File",
     .with_open(file)
     levels <- seqlevels(file)
     regions <- .regions(file, param)
+    if (is.null(regions) && !is.na(yieldSize(file))) {
+        # As BamFile: the next yieldSize records of an open file (the first ones otherwise).
+        q <- file@.handle$q
+        if (is.null(q)) {
+            q <- .native(C_query, .extptr(file), NULL, .filter(param))
+            file@.handle$q <- q
+        }
+        return(list(.scan1(file, NULL, param, levels, yield = yieldSize(file), q = q)))
+    }
     if (is.null(regions))
         return(list(.scan1(file, NULL, param, levels)))
     ans <- vector("list", length(regions$space))
@@ -108,7 +121,9 @@ setMethod("countBam", "Bams3File", function(file, index = file, ..., param = Sca
     regions <- .regions(file, param)
     filter <- .filter(param)
     simple <- isTRUE(bamSimpleCigar(param))
-    count <- function(region) .native(C_count, .extptr(file), region, filter, simple, 65536L)
+    tagFilter <- bamTagFilter(param)
+    count <- function(region) .native(C_count, .extptr(file), region, filter, simple, 65536L,
+                                      tagFilter)
     bfile <- basename(path(file))
     if (is.null(regions)) {
         x <- count(NULL)
@@ -122,9 +137,13 @@ setMethod("countBam", "Bams3File", function(file, index = file, ..., param = Sca
                records = as.integer(x[1L, ]), nucleotides = x[2L, ])
 })
 
-## S4Vectors' quick_unlist: factors keep their levels, other vectors are c()-ed.
+## S4Vectors' quick_unlist: factors keep their levels, other vectors are c()-ed. One factor or
+## plain vector (one range, or no which) is returned as it is: the same value, without the
+## copy (unlist() of a 4 M-element factor takes seconds).
 .quick_unlist <- function(x) {
     x1 <- x[[1L]]
+    if (length(x) == 1L && (is.factor(x1) || (is.atomic(x1) && is.null(attributes(x1)))))
+        return(x1)
     if (is.factor(x1)) structure(unlist(x), levels = levels(x1), class = "factor")
     else do.call(c, x)
 }

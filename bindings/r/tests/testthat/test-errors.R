@@ -52,10 +52,9 @@ test_that("open, close and isOpen; calls work on a closed file and leave it clos
     expect_match(bams3Version(), "^[0-9]+\\.[0-9]+\\.[0-9]+")
 })
 
-test_that("unsupported parameters are errors, not silently ignored", {
-    p <- ScanBamParam(tagFilter = list(NM = 0L))
-    expect_error(scanBam(ds, param = p), "tagFilter")
+test_that("bad parameters are errors, not silently ignored", {
     expect_error(scanBam(ds, param = "x"), "ScanBamParam")
+    expect_error(Bams3File(path(ds), yieldSize = -1L), "yieldSize")
 })
 
 test_that("bams3Convert writes a dataset identical in content to the BAM", {

@@ -69,6 +69,60 @@ for (case in cases) {
         }
     })
 
+    test_that(paste(case$name, ": yieldSize iteration on an open file"), {
+        n <- countBam(bam)$records
+        ys <- max(100L, as.integer(ceiling(n / 4)))   # a handful of chunks, the last one short
+        b <- BamFile(path(bam), yieldSize = ys)
+        d <- Bams3File(path(ds), yieldSize = ys)
+        expect_identical(yieldSize(d), ys)
+        open(b); open(d)
+        on.exit({ close(b); close(d) })
+        p <- ScanBamParam(what = scanBamWhat(), tag = head(case$tags, 3L),
+                          flag = scanBamFlag(isDuplicate = FALSE), mapqFilter = 1L)
+        for (k in 1:50) {
+            x <- scanBam(b, param = p)
+            expect_identical(scanBam(d, param = p), x, label = paste("chunk", k))
+            if (length(x[[1L]]$pos) == 0L) break
+        }
+        close(b); close(d); open(b); open(d)
+        for (k in 1:50) {
+            x <- readGAlignments(b)
+            expect_identical(readGAlignments(d), x, label = paste("readGAlignments chunk", k))
+            if (length(x) == 0L) break
+        }
+    })
+
+    test_that(paste(case$name, ": tagFilter"), {
+        ranges <- random_ranges(bam, 4L, seed = 31L, max_width = 200000L)
+
+        for (tg in head(case$tags, 4L)) {
+            v <- tryCatch(scanBam(bam, param = ScanBamParam(tag = tg))[[1L]]$tag[[tg]],
+                          error = function(e) NULL)
+            if (!(is.integer(v) || is.character(v)) || all(is.na(v)))
+                next
+            vals <- head(names(sort(table(v), decreasing = TRUE)), 2L)
+            if (is.integer(v))
+                vals <- as.integer(vals)
+            tf <- setNames(list(vals), tg)
+            p <- ScanBamParam(what = c("qname", "flag", "pos", "cigar"), tag = head(case$tags, 3L),
+                              tagFilter = tf)
+            expect_identical(scanBam(ds, param = p), scanBam(bam, param = p), label = paste("tagFilter", tg))
+            expect_identical(counts(countBam(ds, param = p)), counts(countBam(bam, param = p)))
+            bamWhich(p) <- ranges
+            expect_identical(scanBam(ds, param = p), scanBam(bam, param = p))
+            expect_identical(counts(countBam(ds, param = p)), counts(countBam(bam, param = p)))
+            # The wrong type of value is an error on both.
+            bad <- setNames(list(if (is.integer(v)) "x" else 1L), tg)
+            p <- ScanBamParam(what = "pos", tagFilter = bad)
+            expect_error(scanBam(bam, param = p), "does not match tagFilter type")
+            expect_error(scanBam(ds, param = p), "does not match tagFilter type")
+
+        }
+        # A tag no record carries keeps nothing.
+        p <- ScanBamParam(what = "pos", tagFilter = list(ZZ = 1L))
+        expect_identical(scanBam(ds, param = p), scanBam(bam, param = p))
+    })
+
     test_that(paste(case$name, ": countBam"), {
         expect_identical(countBam(ds)$file, basename(path(ds)))
         expect_identical(counts(countBam(ds)), counts(countBam(bam)))

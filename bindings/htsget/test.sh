@@ -1,0 +1,305 @@
+#!/usr/bin/env bash
+# Tests of `bams3 serve` (htsget 1.3) with real clients: htslib's own htsget client
+# (`samtools view 'http://.../reads/ID?referenceName=..'`) must print exactly what
+# `samtools view SRC.bam REGION` prints, on seeded random and edge regions of every real test
+# BAM (~/.cache/bams3/test-data/MANIFEST), whole references, `*` and whole datasets, through
+# tickets cut into many record URLs; POST with several regions; fields/tags/notags; every
+# error class from real bad requests; ids that try to leave the root; bearer auth; CORS; a
+# region limit; datasets on a loopback moto S3 server and through --map; the GA4GH reference
+# client (`htsget` from PyPI) downloading the ticket's exact bytes, which htslib reads the same.
+set -euo pipefail
+
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+root="$(cd "$here/../.." && pwd)"
+BAMS3="${BAMS3:-$root/target/release/bams3}"
+data="${BAMS3_TEST_DATA:-$HOME/.cache/bams3/test-data}"
+moto="${BAMS3_MOTO_SERVER:-$HOME/.cache/bams3/moto-venv/bin/moto_server}"
+venv="${BAMS3_HTSGET_VENV:-$HOME/.cache/bams3/htsget-venv}"
+N_RANDOM="${N_RANDOM:-30}"
+MAX_REGIONS="${MAX_REGIONS:-90}"
+
+passed=0
+failed=0
+ok() { passed=$((passed + 1)); }
+fail() {
+    failed=$((failed + 1))
+    echo "FAIL: $*" >&2
+}
+finish() {
+    echo "$passed passed, $failed failed"
+    [ "$failed" -eq 0 ]
+    exit
+}
+
+# Prerequisites: installed when missing, a failure when they cannot be.
+missing=()
+command -v samtools >/dev/null || missing+=(samtools)
+command -v bgzip >/dev/null || missing+=(tabix)
+command -v curl >/dev/null || missing+=(curl)
+command -v python3 >/dev/null || missing+=(python3)
+python3 -c 'import venv, ensurepip' 2>/dev/null || missing+=(python3-venv)
+if [ "${#missing[@]}" -gt 0 ]; then
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+for f in "$BAMS3" "$data/MANIFEST" "$moto" "$root/bindings/htslib/regions.py"; do
+    if [ ! -e "$f" ]; then
+        fail "$f is missing (build the workspace; tests/fetch-data.sh installs test data and moto)"
+        finish
+    fi
+done
+if [ ! -x "$venv/bin/htsget" ]; then
+    python3 -m venv "$venv" && "$venv/bin/pip" install -q htsget==0.2.6 >/dev/null ||
+        fail "pip install htsget into $venv"
+fi
+
+tmp="$(mktemp -d)"
+pids=()
+cleanup() {
+    local p
+    for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; wait "$p" 2>/dev/null || true; done
+    rm -rf "$tmp"
+}
+trap cleanup EXIT
+export XDG_CACHE_HOME="$tmp/cache"
+
+# start_server LOG ARGS...: starts `bams3 serve` on a free loopback port; sets $base.
+start_server() {
+    local log="$1"
+    shift
+    : >"$log"
+    "$BAMS3" serve --listen 127.0.0.1:0 "$@" 2>"$log" &
+    pids+=($!)
+    base=
+    for _ in $(seq 200); do
+        base="$(sed -n 's/^bams3 serve: listening on //p' "$log" || true)"
+        [ -n "$base" ] && return 0
+        kill -0 "${pids[-1]}" 2>/dev/null || break
+        sleep 0.05
+    done
+    fail "bams3 serve $* did not start: $(head -3 "$log")"
+    finish
+}
+
+# same NAME A-CMD... -- B-CMD...: both commands print the same stdout and exit the same.
+same() {
+    local name="$1" a=() ra=0 rb=0
+    shift
+    while [ "$1" != -- ]; do a+=("$1"); shift; done
+    shift
+    "${a[@]}" >"$tmp/a.out" 2>"$tmp/a.err" || ra=$?
+    "$@" >"$tmp/b.out" 2>"$tmp/b.err" || rb=$?
+    if [ "$ra" = "$rb" ] && cmp -s "$tmp/a.out" "$tmp/b.out"; then
+        ok
+    else
+        fail "$name: $* (exit $rb, oracle $ra; $(wc -l <"$tmp/b.out") lines vs $(wc -l <"$tmp/a.out"))"
+        diff "$tmp/a.out" "$tmp/b.out" | head -5 >&2 || true
+        head -3 "$tmp/b.err" >&2 || true
+    fi
+}
+
+# status NAME EXPECTED-STATUS EXPECTED-ERROR CURL-ARGS...: the HTTP status and the error type
+# of the JSON body.
+status() {
+    local name="$1" want="$2" err="$3" got
+    shift 3
+    got="$(curl -s -o "$tmp/s.out" -w '%{http_code}' "$@" || true)"
+    local kind
+    kind="$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["htsget"].get("error",""))' "$tmp/s.out" 2>/dev/null || true)"
+    if [ "$got" = "$want" ] && [ "$kind" = "$err" ]; then
+        ok
+    else
+        fail "$name: HTTP $got '$kind', expected $want '$err': $(head -c 200 "$tmp/s.out")"
+    fi
+}
+
+# The oracle for NAME: the source BAM when it is coordinate-sorted (it indexes), else the
+# source sorted by samtools. Sets $bam and $sorted (1 or 0).
+oracle() {
+    local name="$1" src="$2"
+    mkdir -p "$tmp/oracle"
+    bam="$tmp/oracle/$name.bam"
+    cp "$src" "$bam"
+    if samtools index "$bam" 2>/dev/null; then
+        sorted=1
+    else
+        sorted=0
+        samtools sort --no-PG -o "$bam" "$src" 2>/dev/null
+        samtools index "$bam"
+    fi
+}
+
+# check_regions NAME SRC DATASET-DIR TICKET-URL N: whole dataset, header, N random and edge
+# regions through samtools' htsget client against samtools on the oracle BAM.
+check_regions() {
+    local name="$1" src="$2" dataset="$3" url="$4" n="$5" r q
+    if [ "$sorted" = 1 ]; then
+        same "$name whole, -h" samtools view --no-PG -h "$bam" -- samtools view --no-PG -h "$url"
+    else
+        same "$name whole" samtools view --no-PG "$bam" -- samtools view --no-PG "$url"
+    fi
+    same "$name class=header" samtools view --no-PG -H "$src" -- samtools view --no-PG -H "$url?class=header"
+    samtools idxstats "$bam" >"$tmp/idxstats"
+    python3 "$root/bindings/htslib/regions.py" "$(cksum <<<"$name" | cut -d' ' -f1)" "$n" "$dataset" \
+        <"$tmp/idxstats" | awk -v n="$n" 'NR <= n || NR % 3 == 0 || $0 == "*"' | head -n "$MAX_REGIONS" |
+        python3 "$here/regions.py" >"$tmp/regions"
+    local nonempty=0
+    while IFS=$'\t' read -r r q; do
+        same "$name region $r" samtools view "$bam" "$r" -- samtools view "$url?$q"
+        [ -s "$tmp/b.out" ] && nonempty=$((nonempty + 1))
+    done <"$tmp/regions"
+    # Random regions that all came back empty would prove nothing.
+    if [ "$nonempty" -gt 0 ]; then ok; else fail "$name: every region was empty"; fi
+}
+
+mkdir -p "$tmp/root" "$tmp/outside"
+mapfile -t bams < <(grep -v '^\s*$' "$data/MANIFEST")
+# Small pieces, so that tickets of every size are cut into several record URLs.
+start_server "$tmp/serve.log" --root "$tmp/root" --piece-size 256K
+main="$base"
+for f in "${bams[@]}"; do
+    name="$(basename "$f" .bam)"
+    src="$data/$f"
+    dataset="$tmp/root/$name.bams3"
+    if ! "$BAMS3" convert --chunk-size 256K "$src" "$dataset" >/dev/null 2>"$tmp/convert.err"; then
+        fail "$name: bams3 convert: $(head -1 "$tmp/convert.err")"
+        continue
+    fi
+    oracle "$name" "$src"
+    check_regions "$name" "$src" "$dataset" "$main/reads/$name.bams3" "$N_RANDOM"
+done
+
+touch "$tmp/converted"
+
+# Tickets of large regions have several record URLs, and they still concatenate exactly.
+big="$(basename "${bams[0]}" .bam)"
+for f in "${bams[@]}"; do
+    s="$(stat -c %s "$data/$f")"
+    [ "$s" -gt "$(stat -c %s "$data/$big.bam")" ] && big="$(basename "$f" .bam)"
+done
+n_urls="$(python3 "$here/fetch.py" --describe "$main/reads/$big.bams3")"
+if [ "$n_urls" -gt 3 ]; then ok; else fail "$big: the whole-dataset ticket has $n_urls record URLs"; fi
+
+# POST with several regions, and field/tag selection, on ex1 (references seq1, seq2).
+oracle ex1 "$data/ex1.bam"
+post='{"format":"BAM","regions":[{"referenceName":"seq2","start":100,"end":900},{"referenceName":"seq1","start":0,"end":500},{"referenceName":"*"}]}'
+python3 "$here/fetch.py" "$main/reads/ex1.bams3" "$tmp/post.bam" "$post"
+same "POST 3 regions" samtools view "$bam" seq2:101-900 seq1:1-500 '*' -- samtools view "$tmp/post.bam"
+python3 "$here/fetch.py" "$main/reads/ex1.bams3?referenceName=seq1&start=1000&end=1500&tags=" "$tmp/t.bam"
+same "tags= (none)" bash -c "samtools view '$bam' seq1:1001-1500 | cut -f1-11" -- samtools view "$tmp/t.bam"
+python3 "$here/fetch.py" "$main/reads/ex1.bams3?referenceName=seq1&start=1000&end=1500&notags=NM,H1" "$tmp/t.bam"
+same "notags=NM,H1" bash -c "samtools view '$bam' seq1:1001-1500 | sed -E 's/\tNM:i:[0-9]+//; s/\tH1:i:[0-9]+//'" -- samtools view "$tmp/t.bam"
+python3 "$here/fetch.py" "$main/reads/ex1.bams3?referenceName=seq1&start=1000&end=1500&tags=NM" "$tmp/t.bam"
+same "tags=NM" bash -c "samtools view '$bam' seq1:1001-1500 | awk 'BEGIN{FS=OFS=\"\\t\"} {l=\$1; for(i=2;i<=11;i++) l=l OFS \$i; for(i=12;i<=NF;i++) if (\$i ~ /^NM:/) l=l OFS \$i; print l}'" -- samtools view "$tmp/t.bam"
+python3 "$here/fetch.py" "$main/reads/ex1.bams3?referenceName=seq2&start=0&end=800&fields=QNAME,FLAG,RNAME,POS,CIGAR" "$tmp/t.bam"
+same "fields=QNAME,FLAG,RNAME,POS,CIGAR" bash -c "samtools view '$bam' seq2:1-800 | awk 'BEGIN{FS=OFS=\"\\t\"} {\$5=255; \$7=\"*\"; \$8=0; \$9=0; \$10=\"*\"; \$11=\"*\"; print}'" -- samtools view "$tmp/t.bam"
+
+# service-info.
+if curl -sf "$main/reads/service-info" | python3 -c '
+import json, sys
+s = json.load(sys.stdin)
+assert s["type"] == {"group": "org.ga4gh", "artifact": "htsget", "version": "1.3.0"}, s
+assert s["htsget"]["datatype"] == "reads" and s["htsget"]["formats"] == ["BAM"], s'; then ok; else fail "service-info"; fi
+
+# Every error class from real bad requests.
+t="$main/reads/ex1.bams3"
+status "unknown id" 404 NotFound "$main/reads/nope.bams3"
+status "unknown reference" 404 NotFound "$t?referenceName=chrZ"
+status "CRAM" 400 UnsupportedFormat "$t?format=CRAM"
+status "start > end" 400 InvalidRange "$t?referenceName=seq1&start=200&end=100"
+status "start not a number" 400 InvalidInput "$t?referenceName=seq1&start=abc"
+status "start without reference" 400 InvalidInput "$t?start=10"
+status "negative end" 400 InvalidInput "$t?referenceName=seq1&end=-5"
+status "tags and notags intersect" 400 InvalidInput "$t?tags=NM,MD&notags=MD"
+status "unknown field" 400 InvalidInput "$t?fields=QNAME,BOGUS"
+status "class=body" 400 InvalidInput "$t?class=body"
+status "POST not JSON" 400 InvalidInput -X POST -H 'Content-Type: application/json' --data 'regions' "$t"
+status "POST start > end" 400 InvalidRange -X POST --data '{"regions":[{"referenceName":"seq1","start":9,"end":1}]}' "$t"
+status "PUT" 400 InvalidInput -X PUT --data x "$t"
+status "unknown route" 404 NotFound "$main/elsewhere"
+# Ids that try to leave the root, plain and percent-encoded; symlinks out of the root.
+cp -r "$tmp/root/ex1.bams3" "$tmp/outside/secret.bams3"
+ln -s "$tmp/outside/secret.bams3" "$tmp/root/escape.bams3"
+ln -s "$tmp/outside" "$tmp/root/outdir"
+ln -s "$tmp/root/ex1.bams3" "$tmp/root/alias.bams3"
+status "../ escape" 404 NotFound --path-as-is "$main/reads/../outside/secret.bams3"
+status "%2e%2e escape" 404 NotFound --path-as-is "$main/reads/%2e%2e/outside/secret.bams3"
+status "%2F absolute" 404 NotFound "$main/reads/%2F${tmp//\//%2F}%2Foutside%2Fsecret.bams3"
+status "symlink out of the root" 404 NotFound "$main/reads/escape.bams3"
+status "directory symlink out of the root" 404 NotFound "$main/reads/outdir/secret.bams3"
+status "record URL escape" 404 NotFound --path-as-is "$main/data/%2e%2e/outside/secret.bams3?referenceName=seq1"
+same "symlink inside the root" samtools view "$bam" seq1:1-300 -- samtools view "$main/reads/alias.bams3?referenceName=seq1&start=0&end=300"
+# CORS: Origin echoed; a preflight accepted.
+if curl -s -D - -o /dev/null -H 'Origin: https://igv.example' "$t?referenceName=seq1&end=10" | grep -qi '^access-control-allow-origin: https://igv.example'; then ok; else fail "CORS origin not echoed"; fi
+if curl -s -D - -o /dev/null -X OPTIONS -H 'Origin: https://igv.example' -H 'Access-Control-Request-Method: GET' \
+    -H 'Access-Control-Request-Headers: range' "$t" | tr -d '\r' | grep -qi '^access-control-allow-headers: range'; then ok; else fail "CORS preflight"; fi
+# The server wrote nothing into its root.
+if [ -z "$(find "$tmp/root" -mindepth 1 -newer "$tmp/converted" -not -name 'alias.bams3' -not -name 'escape.bams3' -not -name 'outdir' -print -quit)" ]; then ok; else fail "files changed under the root"; fi
+
+# Bearer auth, a region limit, CORS restricted, an id map.
+printf '# tokens\ns3cret\n' >"$tmp/tokens"
+printf '{"sample": "%s"}\n' "$tmp/root/ex1.bams3" >"$tmp/ids.json"
+start_server "$tmp/serve2.log" --map "$tmp/ids.json" --token-file "$tmp/tokens" --max-region 1000 --cors-origin https://ok.example
+t="$base/reads/sample"
+status "no token" 403 PermissionDenied "$t?referenceName=seq1&start=0&end=100"
+status "wrong token" 401 InvalidAuthentication -H 'Authorization: Bearer nope' "$t?referenceName=seq1&start=0&end=100"
+status "region over the limit" 413 PayloadTooLarge -H 'Authorization: Bearer s3cret' "$t?referenceName=seq1&start=0&end=5000"
+status "whole reference over the limit" 413 PayloadTooLarge -H 'Authorization: Bearer s3cret' "$t?referenceName=seq1"
+status "id not in the map" 404 NotFound -H 'Authorization: Bearer s3cret' "$base/reads/ex1.bams3"
+python3 "$here/fetch.py" --token s3cret "$t?referenceName=seq1&start=100&end=900" "$tmp/auth.bam"
+same "with a token (record URLs carry it)" samtools view "$bam" seq1:101-900 -- samtools view "$tmp/auth.bam"
+url="$(curl -s -H 'Authorization: Bearer s3cret' "$t?referenceName=seq1&start=100&end=900" | python3 -c 'import json,sys; print([u["url"] for u in json.load(sys.stdin)["htsget"]["urls"] if u["url"].startswith("http")][0])')"
+status "record URL without a token" 403 PermissionDenied "$url"
+if curl -s -D - -o /dev/null -H 'Origin: https://bad.example' "$base/reads/service-info" | grep -qi '^access-control-allow-origin'; then fail "CORS: a foreign origin allowed"; else ok; fi
+
+# The GA4GH reference client downloads the bytes htslib's client concatenates.
+if [ -x "$venv/bin/htsget" ]; then
+    for q in "referenceName=seq1&start=100&end=1200" "referenceName=seq2" "referenceName=*" ""; do
+        rm -f "$tmp/ref.bam"
+        mapfile -t cargs < <(python3 -c '
+import sys, urllib.parse
+q = dict(urllib.parse.parse_qsl(sys.argv[1]))
+for k, o in (("referenceName", "--reference-name"), ("start", "--start"), ("end", "--end")):
+    if k in q: print(o); print(q[k])' "$q")
+        if "$venv/bin/htsget" "$main/reads/ex1.bams3" "${cargs[@]}" -O "$tmp/ref.bam" 2>"$tmp/ref.err"; then
+            # Byte for byte the ticket's blocks, fetched independently; and the same records
+            # and header as htslib's own client reads from the ticket.
+            python3 "$here/fetch.py" "$main/reads/ex1.bams3?$q" "$tmp/cat.bam"
+            samtools view --no-PG -h "$main/reads/ex1.bams3?$q" >"$tmp/htslib.sam"
+            samtools view --no-PG -h "$tmp/ref.bam" >"$tmp/ref.sam"
+            if [ -s "$tmp/ref.bam" ] && cmp -s "$tmp/ref.bam" "$tmp/cat.bam" && cmp -s "$tmp/ref.sam" "$tmp/htslib.sam"; then ok; else fail "htsget client '$q': differs from the ticket's bytes or from htslib's reading"; fi
+        else
+            fail "htsget client '$q': $(tail -1 "$tmp/ref.err")"
+        fi
+    done
+fi
+
+# A dataset on a loopback moto S3 server.
+port="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')"
+"$moto" -H 127.0.0.1 -p "$port" >"$tmp/moto.log" 2>&1 &
+pids+=($!)
+for _ in $(seq 100); do
+    curl -s -o /dev/null "http://127.0.0.1:$port/" && break
+    sleep 0.1
+done
+export AWS_ENDPOINT_URL="http://127.0.0.1:$port" AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing AWS_REGION=us-east-1
+unset AWS_PROFILE AWS_SESSION_TOKEN || true
+if ! curl -sf -X PUT -H "Authorization: AWS4-HMAC-SHA256 Credential=testing/20260101/us-east-1/s3/aws4_request, SignedHeaders=host, Signature=00" \
+    "http://127.0.0.1:$port/bams3-htsget" >/dev/null; then
+    fail "moto: cannot create a bucket"
+    finish
+fi
+for name in ex1 NA12878.chr22.tiny; do
+    if ! "$BAMS3" convert --chunk-size 256K "$data/$name.bam" "s3://bams3-htsget/p/$name.bams3" >/dev/null 2>"$tmp/convert.err"; then
+        fail "$name: bams3 convert to S3: $(head -1 "$tmp/convert.err")"
+    fi
+done
+start_server "$tmp/serve3.log" --root s3://bams3-htsget/p --piece-size 256K
+for name in ex1 NA12878.chr22.tiny; do
+    oracle "$name" "$data/$name.bam"
+    check_regions "s3 $name" "$data/$name.bam" "$tmp/root/$name.bams3" "$base/reads/$name.bams3" 10
+done
+status "s3: unknown id" 404 NotFound "$base/reads/nope.bams3"
+status "s3: .. id" 404 NotFound --path-as-is "$base/reads/%2e%2e/p/ex1.bams3"
+
+finish
