@@ -369,7 +369,8 @@ impl ChunkData {
     }
 
     /// The decoded bytes of stream `id` (laid out as `docs/FORMAT.md` describes), when it
-    /// was asked for: for readers of a few fields that need no record rebuilt (`flagstat`).
+    /// was asked for and is not blocked (codec 3: its bytes are per block): for readers of a
+    /// few fields that need no record rebuilt (`flagstat`).
     pub fn stream(&self, id: StreamId) -> Option<&[u8]> {
         self.streams[id as usize].as_deref()
     }
