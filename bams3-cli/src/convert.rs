@@ -8,19 +8,17 @@ use std::time::Instant;
 use anyhow::{bail, Result};
 use bams3_core::dataset::OpenOptions;
 use bams3_core::dataset::{DatasetWriter, WriteOptions};
-use bams3_core::input::AlignmentInput;
 use bams3_core::metadata::Source;
 use bams3_core::storage::{self, Storage};
 use bams3_core::Error;
-use indicatif::{ProgressBar, ProgressStyle};
 
 use crate::units;
 
 #[derive(clap::Args)]
 pub struct Args {
-    /// Input BAM or SAM file, or '-' for standard input.
+    /// Input BAM or SAM file, an s3:// URL of one, or '-' for standard input.
     input: String,
-    /// Output dataset directory (must not exist).
+    /// Output dataset directory or s3:// URL (must not exist).
     output: String,
     /// Genomic span of a chunk: 256K, 512K, 1M, 2M, 4M or 8M bases.
     #[arg(long, default_value = "1M", value_parser = units::size_arg)]
@@ -59,7 +57,7 @@ pub fn run(a: Args, open: &OpenOptions) -> Result<()> {
     if !storage::is_s3(&a.output) && Path::new(&a.output).exists() {
         return Err(Error::AlreadyExists(a.output).into());
     }
-    let mut input = AlignmentInput::open_with(&a.input, a.threads, &open.store)?;
+    let (mut input, bar) = crate::progress::open_input(&a.input, a.threads, &open.store, a.quiet)?;
     let store: Arc<dyn Storage> = Arc::from(storage::open_with(&a.output, &open.store)?);
     let opts = WriteOptions {
         source: Source {
@@ -76,15 +74,14 @@ pub fn run(a: Args, open: &OpenOptions) -> Result<()> {
         // Ctrl+C stops the conversion between records so the partial output can be removed.
         let _ = ctrlc::set_handler(move || c.store(true, Ordering::SeqCst));
     }
-    let bar = progress(a.quiet);
     let start = Instant::now();
     let mut n: u64 = 0;
     let result = (|| -> Result<()> {
         while let Some(record) = input.read_record()? {
             writer.push(record)?;
             n += 1;
-            if n.is_multiple_of(65536) {
-                bar.set_position(n);
+            if n.is_multiple_of(crate::progress::EVERY) {
+                bar.records(n);
                 if cancelled.load(Ordering::SeqCst) {
                     bail!(Error::Cancelled);
                 }
@@ -93,21 +90,21 @@ pub fn run(a: Args, open: &OpenOptions) -> Result<()> {
         Ok(())
     })();
     if let Err(e) = result {
-        bar.finish_and_clear();
+        bar.finish();
         writer.abort();
         remove_if_empty(Path::new(&a.output));
         return Err(e);
     }
-    bar.set_position(n);
+    bar.records(n);
     let summary = match writer.finish() {
         Ok(s) => s,
         Err(e) => {
-            bar.finish_and_clear();
+            bar.finish();
             remove_if_empty(Path::new(&a.output));
             return Err(e.into());
         }
     };
-    bar.finish_and_clear();
+    bar.finish();
     if !a.quiet {
         let secs = start.elapsed().as_secs_f64();
         let st = &summary.metadata.statistics;
@@ -123,19 +120,6 @@ pub fn run(a: Args, open: &OpenOptions) -> Result<()> {
         );
     }
     Ok(())
-}
-
-fn progress(quiet: bool) -> ProgressBar {
-    if quiet || !std::io::IsTerminal::is_terminal(&std::io::stderr()) {
-        return ProgressBar::hidden();
-    }
-    let bar = ProgressBar::new_spinner();
-    bar.set_style(
-        ProgressStyle::with_template("{spinner} {pos} records ({per_sec}) {elapsed}")
-            .unwrap_or_else(|_| ProgressStyle::default_spinner()),
-    );
-    bar.enable_steady_tick(std::time::Duration::from_millis(200));
-    bar
 }
 
 /// Removes the output directory tree if a failed conversion left only empty folders in it.

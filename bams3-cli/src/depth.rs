@@ -13,7 +13,7 @@ use crate::units;
 
 #[derive(clap::Args)]
 pub struct Args {
-    /// Dataset directory.
+    /// Dataset directory or s3:// URL.
     dataset: String,
     /// Regions (chr, chr:start, chr:start-end); default every reference with reads.
     regions: Vec<String>,

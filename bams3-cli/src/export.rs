@@ -9,10 +9,11 @@ use bams3_core::region::Region;
 use bams3_core::{Error, Header};
 
 use crate::output::RecordSink;
+use crate::progress::{self, Progress};
 
 #[derive(clap::Args)]
 pub struct Args {
-    /// Dataset directory.
+    /// Dataset directory or s3:// URL.
     dataset: String,
     /// Output BAM file, or '-' for standard output.
     output: String,
@@ -31,6 +32,9 @@ pub struct Args {
     /// Overwrite an existing output file.
     #[arg(long)]
     force: bool,
+    /// No progress display.
+    #[arg(long)]
+    quiet: bool,
 }
 
 pub fn run(a: Args, opts: &OpenOptions) -> Result<()> {
@@ -62,9 +66,20 @@ pub fn run(a: Args, opts: &OpenOptions) -> Result<()> {
         } else {
             ds.query(&regions, RecordFilter::default())
         };
+        // A bar over the dataset's records; a spinner for regions (their count is unknown).
+        let total = regions
+            .is_empty()
+            .then_some(ds.metadata().statistics.total_reads);
+        let bar = Progress::new(total, a.quiet, None);
+        let mut n = 0u64;
         for r in records {
             sink.write(&r?)?;
+            n += 1;
+            if n.is_multiple_of(progress::EVERY) {
+                bar.records(n);
+            }
         }
+        bar.finish();
         sink.finish()
     })();
     if let Err(e) = result {

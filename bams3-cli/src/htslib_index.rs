@@ -7,7 +7,7 @@ use bams3_core::dataset::{Dataset, OpenOptions};
 
 #[derive(clap::Args)]
 pub struct Args {
-    /// Dataset directory or s3://bucket/prefix.
+    /// Dataset directory or s3:// URL.
     dataset: String,
 }
 

@@ -1,5 +1,6 @@
 //! `bams3`: convert, query, export and check BAMS3 datasets, with samtools-like options.
 
+mod completions;
 mod convert;
 mod depth;
 mod export;
@@ -7,6 +8,7 @@ mod flagstat;
 mod htslib_index;
 mod idxstats;
 mod output;
+mod progress;
 mod query;
 mod remove;
 mod serve;
@@ -17,7 +19,7 @@ mod validate;
 
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, Parser, Subcommand};
 
 /// BAMS3: alignment datasets for object storage.
 #[derive(Parser)]
@@ -42,7 +44,7 @@ enum Command {
     /// Convert a BAM or SAM file (or '-' for standard input) into a dataset.
     Convert(convert::Args),
     /// Print the records overlapping regions, like `samtools view`.
-    #[command(disable_help_flag = true)]
+    #[command(disable_help_flag = true, visible_alias = "view")]
     Query(query::Args),
     /// Per-base read depth, like `samtools depth`.
     Depth(depth::Args),
@@ -65,6 +67,10 @@ enum Command {
     HtslibIndex(htslib_index::Args),
     /// Serve datasets over HTTP as an htsget 1.3 reads endpoint (IGV, igv.js, htslib).
     Serve(serve::Args),
+    /// Print a shell completion script (bash, zsh, fish), generated from these definitions.
+    Completions(completions::CompletionArgs),
+    /// Print the man page (roff) of bams3 or of one of its commands: `bams3 man | man -l -`.
+    Man(completions::ManArgs),
     /// Manage the local cache of S3 metadata and chunks.
     Cache {
         #[command(subcommand)]
@@ -112,6 +118,8 @@ fn main() -> ExitCode {
         Command::Rm(a) => remove::run(a, &opts),
         Command::HtslibIndex(a) => htslib_index::run(a, &opts),
         Command::Serve(a) => serve::run(a, &opts),
+        Command::Completions(a) => completions::completions(a, Cli::command()),
+        Command::Man(a) => completions::man(a, Cli::command()),
         Command::Cache { action } => cache(action),
     };
     match result {

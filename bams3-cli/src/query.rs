@@ -12,7 +12,7 @@ use crate::units;
 
 #[derive(clap::Args)]
 pub struct Args {
-    /// Dataset directory.
+    /// Dataset directory or s3:// URL.
     dataset: String,
     /// Regions: chr, chr:start, chr:start-end (1-based, inclusive) or '*' for unplaced reads.
     /// Without regions, every record.

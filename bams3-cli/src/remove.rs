@@ -9,7 +9,7 @@ use bams3_core::storage::{self, Storage};
 
 #[derive(clap::Args)]
 pub struct Args {
-    /// Dataset directory or s3://bucket/prefix.
+    /// Dataset directory or s3:// URL.
     dataset: String,
     /// Also delete a complete dataset.
     #[arg(short, long)]

@@ -10,13 +10,14 @@ use bams3_core::metadata::Source;
 use bams3_core::storage::{self, Storage};
 use bams3_core::Error;
 
+use crate::progress::{self, Progress};
 use crate::units;
 
 #[derive(clap::Args)]
 pub struct Args {
-    /// Dataset to read (v0.1, v0.2 or v0.3).
+    /// Dataset to read (v0.1, v0.2 or v0.3): directory or s3:// URL.
     input: String,
-    /// New v0.3 dataset (must not exist).
+    /// New v0.3 dataset directory or s3:// URL (must not exist).
     output: String,
     /// Genomic span of a chunk: 256K .. 8M bases.
     #[arg(long, default_value = "1M", value_parser = units::size_arg)]
@@ -27,6 +28,9 @@ pub struct Args {
     /// Compression threads.
     #[arg(short = '@', long, default_value_t = 2)]
     threads: usize,
+    /// No progress display.
+    #[arg(long)]
+    quiet: bool,
 }
 
 pub fn run(a: Args, open: &OpenOptions) -> Result<()> {
@@ -46,12 +50,19 @@ pub fn run(a: Args, open: &OpenOptions) -> Result<()> {
     };
     let store: Arc<dyn Storage> = Arc::from(storage::open_with(&a.output, &open.store)?);
     let mut writer = DatasetWriter::create(store, ds.header().clone(), opts)?;
+    let bar = Progress::new(Some(ds.metadata().statistics.total_reads), a.quiet, None);
     let copied = (|| -> bams3_core::Result<()> {
+        let mut n = 0u64;
         for r in ds.records(RecordFilter::default()) {
             writer.push(r?)?;
+            n += 1;
+            if n.is_multiple_of(progress::EVERY) {
+                bar.records(n);
+            }
         }
         Ok(())
     })();
+    bar.finish();
     if let Err(e) = copied {
         writer.abort();
         return Err(e.into());

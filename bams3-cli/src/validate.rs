@@ -6,7 +6,7 @@ use bams3_core::dataset::OpenOptions;
 
 #[derive(clap::Args)]
 pub struct Args {
-    /// Dataset directory.
+    /// Dataset directory or s3:// URL.
     dataset: String,
 }
 

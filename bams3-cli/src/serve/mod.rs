@@ -3,15 +3,13 @@
 //!
 //! One concept a module: `router` (requests to answers: CORS, auth, routes), `ticket` (what a
 //! request asks for and the ticket JSON), `records` (a record URL's body: BGZF blocks streamed
-//! as records decode), `safety` (ids and tokens), `error` (the specification's error bodies),
-//! `viewer` (the igv.js page).
+//! as records decode), `safety` (ids and tokens), `error` (the specification's error bodies).
 
 mod error;
 mod records;
 mod router;
 mod safety;
 mod ticket;
-mod viewer;
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -71,9 +69,6 @@ pub struct Args {
     /// Deflate level of the BGZF blocks served (0-9).
     #[arg(short = 'l', long, default_value_t = 1, value_parser = clap::value_parser!(u8).range(0..=9))]
     level: u8,
-    /// Also serve a page at / that shows a dataset region in igv.js.
-    #[arg(long)]
-    viewer: bool,
 }
 
 /// Everything a request handler needs.
@@ -89,7 +84,6 @@ pub struct State {
     timeout: Duration,
     streams: Arc<Semaphore>,
     open: OpenOptions,
-    viewer: bool,
     datasets: Mutex<HashMap<String, (Instant, Arc<Dataset>)>>,
 }
 
@@ -188,7 +182,6 @@ pub fn run(a: Args, opts: &OpenOptions) -> Result<()> {
         timeout: Duration::from_secs(a.timeout.max(1)),
         streams: Arc::new(Semaphore::new(a.max_streams.max(1))),
         open: opts.clone(),
-        viewer: a.viewer,
         datasets: Mutex::new(HashMap::new()),
     });
     let rt = tokio::runtime::Builder::new_multi_thread()

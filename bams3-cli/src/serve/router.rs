@@ -1,5 +1,5 @@
 //! Requests to answers: CORS, bearer auth, and the routes (`/reads/service-info`,
-//! `/reads/{id}` GET and POST, `/data/{id}` record streams, the viewer page).
+//! `/reads/{id}` GET and POST, `/data/{id}` record streams).
 
 use std::sync::Arc;
 
@@ -14,7 +14,7 @@ use tokio::sync::mpsc;
 use super::error::{HtsgetError, Kind, Result};
 use super::records::{self, Piece, StreamLimits};
 use super::ticket::{self, TicketRequest};
-use super::{viewer, Body, State};
+use super::{Body, State};
 
 /// Largest POST body accepted.
 const MAX_POST: usize = 1 << 20;
@@ -149,11 +149,6 @@ fn authorize(state: &State, req: &Request<hyper::body::Incoming>) -> Result<()> 
 async fn route(state: &Arc<State>, req: Request<hyper::body::Incoming>) -> Result<Response<Body>> {
     let path = req.uri().path().to_string();
     let method = req.method().clone();
-    if state.viewer && method == Method::GET {
-        if let Some(r) = viewer::serve(&path) {
-            return Ok(r);
-        }
-    }
     if path == "/reads/service-info" || path == "/service-info" {
         if method != Method::GET {
             return Err(invalid("service-info takes GET"));

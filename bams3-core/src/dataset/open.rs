@@ -105,7 +105,9 @@ impl Dataset {
                 return Err(if storage.any_under("")? {
                     Error::Incomplete(root)
                 } else {
-                    Error::NotFound(format!("{root}: no BAMS3 dataset"))
+                    Error::NotFound(format!(
+                        "{root}: no BAMS3 dataset (a dataset directory or s3://bucket/prefix)"
+                    ))
                 });
             }
             Err(e) => return Err(e),
