@@ -78,7 +78,9 @@ test_that("an interrupted scan leaves no handle behind and the next scan works",
         "suppressPackageStartupMessages(library(bams3))",
         sprintf("f <- Bams3File(%s)", deparse(path(big$bams3))),
         "open(f)",
-        "system(sprintf('sleep 0.5; kill -INT %d', Sys.getpid()), wait = FALSE)",
+        # The whole shell in the background: system(wait = FALSE) only backgrounds the last
+        # command of a list, and SIGINT is ignored while system() waits for the shell.
+        "system2('sh', c('-c', shQuote(sprintf('sleep 0.5; kill -INT %d', Sys.getpid()))), wait = FALSE)",
         "r <- tryCatch({ repeat scanBam(f); 'finished' },",
         "  interrupt = function(e) 'interrupted')",
         "invisible(gc())",

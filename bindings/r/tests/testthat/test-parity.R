@@ -77,8 +77,9 @@ for (case in cases) {
         expect_identical(yieldSize(d), ys)
         open(b); open(d)
         on.exit({ close(b); close(d) })
-        p <- ScanBamParam(what = scanBamWhat(), tag = head(case$tags, 3L),
-                          flag = scanBamFlag(isDuplicate = FALSE), mapqFilter = 1L)
+        p <- ScanBamParam(what = c("qname", "flag", "rname", "pos", "cigar", "seq", "qual"),
+                          tag = head(case$tags, 2L), flag = scanBamFlag(isDuplicate = FALSE),
+                          mapqFilter = 1L)
         for (k in 1:50) {
             x <- scanBam(b, param = p)
             expect_identical(scanBam(d, param = p), x, label = paste("chunk", k))
@@ -94,8 +95,10 @@ for (case in cases) {
 
     test_that(paste(case$name, ": tagFilter"), {
         ranges <- random_ranges(bam, 4L, seed = 31L, max_width = 200000L)
-
-        for (tg in head(case$tags, 4L)) {
+        tested <- 0L
+        for (tg in case$tags) {
+            if (tested == 2L)
+                break
             v <- tryCatch(scanBam(bam, param = ScanBamParam(tag = tg))[[1L]]$tag[[tg]],
                           error = function(e) NULL)
             if (!(is.integer(v) || is.character(v)) || all(is.na(v)))
@@ -116,7 +119,7 @@ for (case in cases) {
             p <- ScanBamParam(what = "pos", tagFilter = bad)
             expect_error(scanBam(bam, param = p), "does not match tagFilter type")
             expect_error(scanBam(ds, param = p), "does not match tagFilter type")
-
+            tested <- tested + 1L
         }
         # A tag no record carries keeps nothing.
         p <- ScanBamParam(what = "pos", tagFilter = list(ZZ = 1L))
