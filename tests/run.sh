@@ -34,4 +34,5 @@ binding_tests() {
 binding_tests "$root/bindings/node/test.sh"   # node --test, tsc, the npm tarball
 binding_tests "$root/bindings/r/test.sh"      # testthat parity with Rsamtools, R CMD check
 binding_tests "$root/bindings/htslib/test.sh" # stock samtools on bams3:// URLs
+binding_tests "$root/bindings/htsget/test.sh" # bams3 serve: samtools' and GA4GH's htsget clients
 exit "$status"
