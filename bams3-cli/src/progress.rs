@@ -89,10 +89,7 @@ pub fn open_input(
         n: n.clone(),
     });
     let input = AlignmentInput::from_reader(counted, path, threads)?;
-    let p = match size {
-        Some(total) => Progress::new(Some(total), quiet, Some(n)),
-        None => Progress::new(None, quiet, None),
-    };
+    let p = Progress::new(size, quiet, size.map(|_| n));
     Ok((input, p))
 }
 
@@ -117,10 +114,7 @@ impl Progress {
                 start,
             };
         }
-        let bar = match total {
-            Some(t) => ProgressBar::with_draw_target(Some(t), ProgressDrawTarget::stderr()),
-            None => ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr()),
-        };
+        let bar = ProgressBar::with_draw_target(total, ProgressDrawTarget::stderr());
         let template = match (total, bytes.is_some()) {
             (Some(_), true) => {
                 "{wide_bar} {percent:>3}% {decimal_bytes}/{decimal_total_bytes} \
