@@ -637,7 +637,7 @@ fn requests_and_bytes_per_query() {
 /// What a full-record query of `region` needs from a dataset, in bytes, by its local copy.
 #[derive(Debug)]
 struct RegionCost {
-    /// Stored streams of the chunks overlapping the region.
+    /// Stored bytes (streams and record blocks) of the chunks overlapping the region.
     streams: u64,
     /// `_metadata.json` (which carries a copy of the header).
     metadata: u64,
@@ -659,13 +659,15 @@ fn region_cost(local: &Path, region: &str) -> RegionCost {
     let overlaps = |v: &serde_json::Value, first: &str, last: &str| {
         v[first].as_i64().unwrap() < end && v[last].as_i64().unwrap() > beg
     };
+    // Every stored byte of those chunks but their headers (the index's stream table gives a
+    // blocked stream's directory only; its blocks are in the rest of the object).
+    const CHUNK_HEADER: u64 = 16 + 32 * 14 + 4;
     let streams = refs[ref_id as usize]["chunks"]
         .as_array()
         .unwrap()
         .iter()
         .filter(|c| c["count"].as_u64().unwrap() > 0 && overlaps(c, "first_pos", "max_end"))
-        .flat_map(|c| c["streams"].as_array().unwrap().iter())
-        .map(|s| s[1].as_u64().unwrap())
+        .map(|c| c["stored_bytes"].as_u64().unwrap() - CHUNK_HEADER)
         .sum();
     let sections = meta["index_sections"]
         .as_array()

@@ -20,6 +20,36 @@ fn wanted(s: &StreamInfo, fields: Fields) -> bool {
             .is_some_and(|&id| fields.contains(id))
 }
 
+/// Where in the block area of `entry` the blocks of records in `[beg, end)` probably lie: the
+/// records of a chunk are in position order and its block area is laid out in record order, so
+/// positions map to bytes about linearly; a block and a half of margin on each side. `None`
+/// when the chunk has no block area.
+fn guess_blocks(
+    entry: &ChunkEntry,
+    infos: &[StreamInfo],
+    (beg, end): (i64, i64),
+) -> Option<Range<u64>> {
+    let area = infos
+        .iter()
+        .map(|s| s.offset.saturating_add(s.stored_len))
+        .max()?;
+    let len = entry.stored_bytes.checked_sub(area).filter(|&l| l > 0)?;
+    let width = (entry.last_pos - entry.first_pos).max(1) as f64;
+    // Records starting up to a read's length before `beg` overlap it; the last record's
+    // overhang is about that length.
+    let overhang = (entry.max_end - entry.last_pos).max(0);
+    let f0 = ((beg - overhang - entry.first_pos) as f64 / width).clamp(0.0, 1.0);
+    let f1 = ((end - entry.first_pos) as f64 / width).clamp(0.0, 1.0);
+    let n_blocks = entry
+        .count
+        .div_ceil(u64::from(crate::chunk::RECORDS_PER_BLOCK))
+        .max(1);
+    let margin = 1.5 * len as f64 / n_blocks as f64;
+    let start = (area as f64 + f0 * len as f64 - margin).max(area as f64) as u64;
+    let stop = (area as f64 + f1 * len as f64 + margin).min(entry.stored_bytes as f64) as u64;
+    (start < stop).then_some(start..stop)
+}
+
 /// The byte ranges of the streams in `fields` (of blocked ones, their directories).
 fn stream_ranges(infos: &[StreamInfo], fields: Fields) -> Vec<Range<u64>> {
     infos
@@ -114,7 +144,19 @@ impl Dataset {
             return self.read_chunk(entry, Fields::ALL);
         }
         let infos = entry.stream_infos();
-        let ranges = stream_ranges(&infos, Fields::ALL);
+        let mut ranges = stream_ranges(&infos, Fields::ALL);
+        // A store that wants several reads in flight has round trips and requests worth
+        // saving: one GET per chunk, from its streams to the end of the blocks the region
+        // probably needs (the blocks after it are left out); only blocks the guess missed
+        // cost a second request.
+        let guess = (self.storage.read_ahead() > 1)
+            .then(|| guess_blocks(entry, &infos, span?))
+            .flatten()
+            .and_then(|g| {
+                let lo = ranges.iter().map(|r| r.start).min()?;
+                Some(lo..g.end)
+            });
+        ranges.extend(guess.clone());
         let (bytes, lo) = self.read_span(entry, &ranges)?;
         let what = self.what(entry);
         let mut data = ChunkData::from_span_without_blocks(
@@ -138,7 +180,18 @@ impl Dataset {
                 })
             })
             .collect::<Result<Vec<bool>>>()?;
-        let needed = data.blocks_needed(&keep);
+        let mut needed = data.blocks_needed(&keep);
+        if let Some(g) = &guess {
+            let mut missed = Vec::with_capacity(needed.len());
+            for (id, b, r) in needed {
+                if g.start <= r.start && r.end <= g.end {
+                    data.decode_block(id, b, &bytes, lo)?;
+                } else {
+                    missed.push((id, b, r));
+                }
+            }
+            needed = missed;
+        }
         if !needed.is_empty() {
             let ranges: Vec<Range<u64>> = needed.iter().map(|(_, _, r)| r.clone()).collect();
             if ranges.iter().any(|r| r.end > entry.stored_bytes) {
