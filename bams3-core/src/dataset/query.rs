@@ -195,6 +195,9 @@ impl Query {
                     .into_records(),
             ),
         };
+        // The slot this chunk's fetch held is free: the next chunk decodes on another thread
+        // while this one's records are merged (nothing starts when no chunk is pending).
+        self.top_up_prefetch();
         if let Some(head) = self.next_passing(&mut *records)? {
             let slot = self.cursors.len();
             self.heap
