@@ -5,6 +5,7 @@ disturbed by a loaded machine than wall time) and minor page faults of each.
 
     N=11 bench/procstat.py "exec bams3 query a.bams3 X:1-1000" "exec samtools view a.bam X:1-1000"
 """
+import os, statistics, subprocess, sys, time
 N=int(os.environ.get('N','9'))
 cmds=sys.argv[1:]
 res={c:[] for c in cmds}
