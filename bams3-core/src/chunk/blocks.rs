@@ -29,6 +29,16 @@ pub const RECORDS_PER_BLOCK: u32 = 256;
 /// whole: cut into blocks they compress 5-10 % worse, and they decode fast.
 pub const BLOCKED_STREAMS: [StreamId; 2] = [StreamId::Seq, StreamId::Qual];
 
+/// Where the block area of a chunk starts: at the end of the last stream-table range (the block
+/// area runs from there to the end of the object).
+pub fn block_area_start(streams: &[super::StreamInfo]) -> u64 {
+    streams
+        .iter()
+        .map(|s| s.offset.saturating_add(s.stored_len))
+        .max()
+        .unwrap_or(0)
+}
+
 /// Where one block of a blocked stream sits and how to check it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct BlockInfo {

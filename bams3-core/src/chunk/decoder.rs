@@ -1,6 +1,6 @@
 //! Checking a chunk and rebuilding records from its field streams.
 
-use super::blocks::{BlockDirectory, CODEC_BLOCKED};
+use super::blocks::{block_area_start, BlockDirectory, CODEC_BLOCKED};
 use super::encoder::expected_bin;
 use super::{
     ChunkHeader, Fields, StreamId, StreamInfo, CODEC_RANS1, CODEC_RAW, CODEC_ZSTD, N_STREAMS,
@@ -230,11 +230,7 @@ impl ChunkData {
     /// Checks that the blocks of the blocked streams read lie in the block area (after every
     /// stream-table range) and do not overlap one another.
     fn check_block_area(&self, streams: &[StreamInfo]) -> Result<()> {
-        let area = streams
-            .iter()
-            .map(|s| s.offset.saturating_add(s.stored_len))
-            .max()
-            .unwrap_or(0);
+        let area = block_area_start(streams);
         let mut ranges: Vec<std::ops::Range<u64>> = self
             .blocked
             .iter()
@@ -582,19 +578,24 @@ impl<'a> RecordCursor<'a> {
         )
     }
 
+    /// Length of the next read name, its NUL included.
+    fn name_len(&self) -> Result<usize> {
+        let names = self.stream(StreamId::Name)?;
+        let at = self.st.at[StreamId::Name as usize];
+        names
+            .get(at..)
+            .and_then(|rest| rest.iter().position(|&c| c == 0))
+            .map(|n| n + 1)
+            .ok_or_else(|| self.corrupt(StreamId::Name))
+    }
+
     /// Moves past a record without building it: only the length fields are read, so the
     /// blocks of blocked streams that hold it need not be decoded.
     fn skip_record(&mut self) -> Result<()> {
         self.take(StreamId::RefId, 4)?;
         let pos = self.st.prev_pos + varint::unzigzag(self.varint(StreamId::Pos)?);
         self.st.prev_pos = pos;
-        let names = self.stream(StreamId::Name)?;
-        let name_at = self.st.at[StreamId::Name as usize];
-        let name_len = names
-            .get(name_at..)
-            .and_then(|rest| rest.iter().position(|&c| c == 0))
-            .ok_or_else(|| self.corrupt(StreamId::Name))?
-            + 1;
+        let name_len = self.name_len()?;
         let n_cigar = self.varint(StreamId::CigarLen)? as usize;
         let l_seq = self.varint(StreamId::SeqLen)? as usize;
         for _ in 0..3 {
@@ -655,13 +656,7 @@ impl<'a> RecordCursor<'a> {
         let mapq = self.take(StreamId::Mapq, 1)?[0];
         let bin_xor = u16::from_le_bytes(self.take(StreamId::Bin, 2)?.try_into().expect("2"));
         let flag = u16::from_le_bytes(self.take(StreamId::Flag, 2)?.try_into().expect("2"));
-        let names = self.stream(StreamId::Name)?;
-        let name_at = self.st.at[StreamId::Name as usize];
-        let name_len = names
-            .get(name_at..)
-            .and_then(|rest| rest.iter().position(|&c| c == 0))
-            .ok_or_else(|| self.corrupt(StreamId::Name))?
-            + 1;
+        let name_len = self.name_len()?;
         let n_cigar = self.varint(StreamId::CigarLen)? as usize;
         let l_seq = self.varint(StreamId::SeqLen)? as usize;
         let mate_ref = self.varint(StreamId::Mate)?;

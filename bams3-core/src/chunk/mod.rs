@@ -9,7 +9,9 @@ mod blocks;
 mod decoder;
 mod encoder;
 
-pub use blocks::{BlockDirectory, BlockInfo, BLOCKED_STREAMS, CODEC_BLOCKED, RECORDS_PER_BLOCK};
+pub use blocks::{
+    block_area_start, BlockDirectory, BlockInfo, BLOCKED_STREAMS, CODEC_BLOCKED, RECORDS_PER_BLOCK,
+};
 pub use decoder::{Alignment, AlignmentCursor, ChunkData, OwnedRecords, RecordCursor};
 pub use encoder::{encode, ChunkStats, EncodedChunk};
 

@@ -8,7 +8,7 @@ use std::ops::Range;
 
 use super::open::Source;
 use super::{Dataset, RecordFilter};
-use crate::chunk::{ChunkData, Fields, StreamId, StreamInfo, CODEC_BLOCKED};
+use crate::chunk::{block_area_start, ChunkData, Fields, StreamId, StreamInfo, CODEC_BLOCKED};
 use crate::index::ChunkEntry;
 use crate::{record, Error, Record, Result};
 
@@ -29,10 +29,7 @@ fn guess_blocks(
     infos: &[StreamInfo],
     (beg, end): (i64, i64),
 ) -> Option<Range<u64>> {
-    let area = infos
-        .iter()
-        .map(|s| s.offset.saturating_add(s.stored_len))
-        .max()?;
+    let area = block_area_start(infos);
     let len = entry.stored_bytes.checked_sub(area).filter(|&l| l > 0)?;
     let width = (entry.last_pos - entry.first_pos).max(1) as f64;
     // Records starting up to a read's length before `beg` overlap it; the last record's
@@ -112,11 +109,7 @@ impl Dataset {
             .any(|s| wanted(s, fields) && s.codec == CODEC_BLOCKED)
         {
             // The block area: from the end of the last stream-table range to the object's end.
-            let area = infos
-                .iter()
-                .map(|s| s.offset.saturating_add(s.stored_len))
-                .max();
-            ranges.push(area.unwrap_or(0)..entry.stored_bytes);
+            ranges.push(block_area_start(&infos)..entry.stored_bytes);
         }
         let (span, lo) = self.read_span(entry, &ranges)?;
         ChunkData::from_span(
