@@ -23,6 +23,7 @@ pub mod metadata;
 pub mod record;
 pub mod region;
 pub mod sam;
+pub mod shard;
 pub mod storage;
 pub mod validate;
 

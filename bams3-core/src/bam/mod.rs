@@ -3,7 +3,7 @@
 mod reader;
 mod writer;
 
-pub use reader::Reader;
+pub use reader::{bgzf_decoder, Reader};
 pub use writer::Writer;
 
 /// The magic at the start of a decompressed BAM stream.

@@ -73,6 +73,17 @@ impl<R: Read> Reader<R> {
         })
     }
 
+    /// Reads records of `header` from a decompressed stream already past the header, at a
+    /// record boundary (a shard starts at an index's virtual offset).
+    pub fn resume(inner: R, header: Header, what: &str) -> Self {
+        Reader {
+            inner,
+            header,
+            what: what.to_string(),
+            records: 0,
+        }
+    }
+
     /// The header: text as stored, references from the binary reference list.
     pub fn header(&self) -> &Header {
         &self.header
@@ -110,13 +121,17 @@ impl Reader<Box<dyn Read + Send>> {
         threads: usize,
         what: &str,
     ) -> Result<Self> {
-        let decoder: Box<dyn Read + Send> = if threads > 1 {
-            let n = NonZero::new(threads).expect("threads > 1");
-            Box::new(bgzf::io::MultithreadedReader::with_worker_count(n, inner))
-        } else {
-            Box::new(bgzf::io::Reader::new(inner))
-        };
-        Reader::new(decoder, what)
+        Reader::new(bgzf_decoder(inner, threads), what)
+    }
+}
+
+/// A BGZF decoder of `inner` on `threads` workers (1 = inline).
+pub fn bgzf_decoder<R: Read + Send + 'static>(inner: R, threads: usize) -> Box<dyn Read + Send> {
+    if threads > 1 {
+        let n = NonZero::new(threads).expect("threads > 1");
+        Box::new(bgzf::io::MultithreadedReader::with_worker_count(n, inner))
+    } else {
+        Box::new(bgzf::io::Reader::new(inner))
     }
 }
 

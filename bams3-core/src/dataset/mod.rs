@@ -26,3 +26,4 @@ pub use open::{Dataset, OpenOptions};
 pub use query::Query;
 pub use remove::remove;
 pub use writer::{DatasetWriter, WriteOptions, WriteSummary};
+pub(crate) use writer::{bin_key, commit, BinKey};

@@ -51,10 +51,12 @@ pub fn remove(storage: &dyn Storage, force: bool) -> Result<usize> {
     Ok(keys.len())
 }
 
-/// Whether `key` is one a dataset writer makes: metadata, header, index, chunks, or the
-/// temporary name (`.NAME.tmp-PID`) an object had while a local write was under way.
+/// Whether `key` is one a dataset writer makes: metadata, header, index, chunks, shard
+/// manifests, or the temporary name (`.NAME.tmp-PID`) an object had while a local write was
+/// under way.
 fn is_dataset_key(key: &str) -> bool {
-    if key.starts_with("data/") || key.starts_with("_index/") {
+    // `_shards/`: the manifests of a sharded conversion that was never finalized.
+    if key.starts_with("data/") || key.starts_with("_index/") || key.starts_with("_shards/") {
         return true;
     }
     let name = key
@@ -148,6 +150,7 @@ mod tests {
             "_index/spatial.json",
             "data/_unmapped/unmapped.chunk",
             "data/chr1/.000000000-001048576.chunk.tmp-7",
+            "_shards/2-of-4.json",
         ] {
             assert!(is_dataset_key(k), "{k}");
         }

@@ -113,7 +113,18 @@ pub struct WriteSummary {
 }
 
 /// Sort key of a bin: references in index order, unplaced records last.
-type BinKey = (u32, i64);
+pub(crate) type BinKey = (u32, i64);
+
+/// The bin of a record at `ref_id`/`pos`: `(ref_id, pos / chunk_size)`, with records that have
+/// a reference but no position in its first bin (samtools sort puts them first) and records
+/// without a reference in the unplaced bin `(u32::MAX, 0)`, which sorts last.
+pub(crate) fn bin_key(ref_id: i32, pos: i64, chunk_size: u64) -> BinKey {
+    if ref_id < 0 {
+        (u32::MAX, 0)
+    } else {
+        (ref_id as u32, pos.max(0) / chunk_size as i64)
+    }
+}
 
 struct BinBuf {
     records: Vec<Record>,
@@ -162,6 +173,9 @@ pub struct DatasetWriter {
     workers: Vec<JoinHandle<()>>,
     entries: Vec<(BinKey, ChunkEntry)>,
     error: Option<Error>,
+    /// Writing one shard of a dataset (`crate::shard`): a failure removes only this writer's
+    /// chunks, never the dataset-wide objects another process may own.
+    shard: bool,
 }
 
 impl DatasetWriter {
@@ -171,6 +185,21 @@ impl DatasetWriter {
         if !storage.list("")?.is_empty() {
             return Err(Error::AlreadyExists(storage.root()));
         }
+        Ok(Self::start(storage, header, opts, false))
+    }
+
+    /// A writer of one shard's chunks into a location other shards share (so it need not be
+    /// empty); [`DatasetWriter::finish_shard`] ends it without committing anything.
+    pub(crate) fn create_shard(
+        storage: Arc<dyn Storage>,
+        header: Header,
+        opts: WriteOptions,
+    ) -> Result<Self> {
+        opts.validate()?;
+        Ok(Self::start(storage, header, opts, true))
+    }
+
+    fn start(storage: Arc<dyn Storage>, header: Header, opts: WriteOptions, shard: bool) -> Self {
         let threads = opts.threads.max(1);
         let budget = opts.buffer_budget();
         let (job_tx, job_rx) = bounded::<Job>(threads);
@@ -194,7 +223,7 @@ impl DatasetWriter {
                 })
             })
             .collect();
-        Ok(DatasetWriter {
+        DatasetWriter {
             storage,
             header,
             opts,
@@ -209,7 +238,8 @@ impl DatasetWriter {
             workers,
             entries: Vec::new(),
             error: None,
-        })
+            shard,
+        }
     }
 
     /// The header being written.
@@ -232,11 +262,7 @@ impl DatasetWriter {
         let pos = record.pos() as i64;
         // Records with a reference but no position sort first in their reference, as samtools
         // sort puts them; records without a reference go to the unplaced chunks.
-        let key = if ref_id < 0 {
-            (u32::MAX, 0)
-        } else {
-            (ref_id as u32, pos.max(0) / self.opts.chunk_size as i64)
-        };
+        let key = bin_key(ref_id, pos, self.opts.chunk_size);
         let order = (key.0, if ref_id < 0 { 0 } else { pos });
         if order < self.last {
             self.sorted = false;
@@ -351,6 +377,30 @@ impl DatasetWriter {
     }
 
     fn finish_inner(&mut self) -> Result<WriteSummary> {
+        self.drain()?;
+        commit(
+            &*self.storage,
+            &self.header,
+            &self.opts,
+            &self.entries,
+            self.sorted,
+        )
+    }
+
+    /// Ends a shard writer: every chunk stored (flushed), nothing committed. Returns the
+    /// chunks in index order with their bins, and whether the records arrived sorted. On
+    /// failure the chunks already written are removed.
+    pub(crate) fn finish_shard(mut self) -> Result<(Vec<(BinKey, ChunkEntry)>, bool)> {
+        let r = self.drain().and_then(|()| self.storage.flush());
+        if let Err(e) = r {
+            self.cleanup();
+            return Err(e);
+        }
+        Ok((std::mem::take(&mut self.entries), self.sorted))
+    }
+
+    /// Writes the remaining bins and waits for every chunk.
+    fn drain(&mut self) -> Result<()> {
         let keys: Vec<BinKey> = self.bins.keys().copied().collect();
         for k in keys {
             self.flush_bin(k)?;
@@ -361,55 +411,7 @@ impl DatasetWriter {
         }
         self.collect_results(true)?;
         self.entries.sort_by_key(|(key, e)| (*key, e.part));
-
-        let mut stats = Statistics::default();
-        let mut stored_bytes = 0;
-        let mut index =
-            SpatialIndex::empty(&self.header, metadata::FORMAT_VERSION, self.opts.chunk_size);
-        for (key, e) in &self.entries {
-            stats.total_reads += e.count;
-            stats.unmapped_reads += e.unmapped;
-            stats.duplicate_reads += e.duplicates;
-            stats.secondary_reads += e.secondary;
-            stats.total_bases += e.bases;
-            stored_bytes += e.stored_bytes;
-            // Unplaced bins have key u32::MAX, which names no reference.
-            index.push(key.0 as i64, e.clone());
-        }
-        stats.mapped_reads = stats.total_reads - stats.unmapped_reads;
-        let (index_json, index_sections) = index.to_json_with_sections();
-        let metadata = Metadata {
-            format: "bams3".into(),
-            version: metadata::FORMAT_VERSION.into(),
-            created: metadata::now_rfc3339(),
-            created_by: format!("bams3 {}", env!("CARGO_PKG_VERSION")),
-            source: self.opts.source.clone(),
-            statistics: stats,
-            chunk_size: self.opts.chunk_size,
-            compression: Compression {
-                algorithm: "zstd".into(),
-                level: self.opts.level,
-            },
-            chunk_count: self.entries.len() as u64,
-            sorted_input: self.sorted,
-            index_sections,
-            header: Some(self.header.clone()),
-        };
-        let mut header = serde_json::to_vec_pretty(&self.header).expect("header serialises");
-        header.push(b'\n');
-        self.storage.put(metadata::HEADER_KEY, &header)?;
-        self.storage.put(metadata::INDEX_KEY, &index_json)?;
-        crate::bamstream::objects::write(&*self.storage, &self.header, &index, self.sorted)?;
-        // The commit: `_metadata.json` claims every object above exists, so it is written only
-        // once the store confirms them all, and the conversion succeeds only once it is stored.
-        self.storage.flush()?;
-        self.storage
-            .put(metadata::METADATA_KEY, &metadata.to_json())?;
-        self.storage.flush()?;
-        Ok(WriteSummary {
-            metadata,
-            stored_bytes,
-        })
+        Ok(())
     }
 
     /// Stops writing and removes what was written, leaving no dataset behind.
@@ -426,6 +428,9 @@ impl DatasetWriter {
         for (_, e) in &self.entries {
             let _ = self.storage.delete(&e.path);
         }
+        if self.shard {
+            return;
+        }
         let _ = self.storage.delete(metadata::INDEX_KEY);
         let _ = self.storage.delete(metadata::HEADER_KEY);
         crate::bamstream::objects::delete(&*self.storage);
@@ -440,6 +445,66 @@ impl Drop for DatasetWriter {
             let _ = w.join();
         }
     }
+}
+
+/// The commit of a dataset whose chunks are all stored: `_header.json`, the index and its
+/// sections, the htslib stream objects, a flush barrier, then `_metadata.json` last. `entries`
+/// are in index order (bin, then part). One function for [`DatasetWriter::finish`] and
+/// `bams3 finalize` (`crate::shard`), so a sharded conversion commits byte for byte the index
+/// a single process writes.
+pub(crate) fn commit(
+    storage: &dyn Storage,
+    header: &Header,
+    opts: &WriteOptions,
+    entries: &[(BinKey, ChunkEntry)],
+    sorted: bool,
+) -> Result<WriteSummary> {
+    let mut stats = Statistics::default();
+    let mut stored_bytes = 0;
+    let mut index = SpatialIndex::empty(header, metadata::FORMAT_VERSION, opts.chunk_size);
+    for (key, e) in entries {
+        stats.total_reads += e.count;
+        stats.unmapped_reads += e.unmapped;
+        stats.duplicate_reads += e.duplicates;
+        stats.secondary_reads += e.secondary;
+        stats.total_bases += e.bases;
+        stored_bytes += e.stored_bytes;
+        // Unplaced bins have key u32::MAX, which names no reference.
+        index.push(key.0 as i64, e.clone());
+    }
+    stats.mapped_reads = stats.total_reads - stats.unmapped_reads;
+    let (index_json, index_sections) = index.to_json_with_sections();
+    let metadata = Metadata {
+        format: "bams3".into(),
+        version: metadata::FORMAT_VERSION.into(),
+        created: metadata::now_rfc3339(),
+        created_by: format!("bams3 {}", env!("CARGO_PKG_VERSION")),
+        source: opts.source.clone(),
+        statistics: stats,
+        chunk_size: opts.chunk_size,
+        compression: Compression {
+            algorithm: "zstd".into(),
+            level: opts.level,
+        },
+        chunk_count: entries.len() as u64,
+        sorted_input: sorted,
+        index_sections,
+        header: Some(header.clone()),
+    };
+    let mut header_json = serde_json::to_vec_pretty(header).expect("header serialises");
+    header_json.push(b'\n');
+    storage.put(metadata::HEADER_KEY, &header_json)?;
+    storage.put(metadata::INDEX_KEY, &index_json)?;
+    crate::bamstream::objects::write(storage, header, &index, sorted)?;
+    // The commit: `_metadata.json` claims every object above exists, so it is written only
+    // once the store confirms them all, and the conversion succeeds only once it is stored.
+    storage.flush()?;
+    storage.put(metadata::METADATA_KEY, &metadata.to_json())?;
+    storage.flush()?;
+    Ok(WriteSummary {
+        metadata,
+        stored_bytes,
+    })
 }
 
 /// Coordinate order within a reference, as `samtools sort` (`bam1_cmp_core`) has it.

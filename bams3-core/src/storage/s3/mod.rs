@@ -184,6 +184,16 @@ impl S3Storage {
         )))
     }
 
+    /// [`S3Storage::reader`] from byte `offset` to the end (one open-ended ranged GET): a
+    /// reader that stops early transfers little more than what it read.
+    pub fn reader_at(&self, key: &str, offset: u64) -> Result<Box<dyn Read + Send>> {
+        let full = self.full_key(key)?;
+        Ok(Box::new(
+            reader::S3Reader::new(self.client.clone(), self.bucket.clone(), full, self.name(key))
+                .starting_at(offset),
+        ))
+    }
+
     /// Waits for every background upload; fails if one of them failed. Reads, listings and
     /// deletes go through here first, so this handle sees its own writes, and a delete never
     /// races an upload of the same key.

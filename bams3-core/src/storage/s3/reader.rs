@@ -39,6 +39,12 @@ impl S3Reader {
         }
     }
 
+    /// Starts reading at byte `pos` instead of the beginning.
+    pub(super) fn starting_at(mut self, pos: u64) -> Self {
+        self.pos = pos;
+        self
+    }
+
     fn fail(&mut self, msg: String) -> io::Result<()> {
         self.body = None;
         self.failures += 1;
