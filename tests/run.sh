@@ -35,4 +35,5 @@ binding_tests "$root/bindings/node/test.sh"   # node --test, tsc, the npm tarbal
 binding_tests "$root/bindings/r/test.sh"      # testthat parity with Rsamtools, R CMD check
 binding_tests "$root/bindings/htslib/test.sh" # stock samtools on bams3:// URLs
 binding_tests "$root/bindings/htsget/test.sh" # bams3 serve: samtools' and GA4GH's htsget clients
+binding_tests "$root/workflows/snakemake/test.sh" # convert --shard + finalize via Snakemake on moto (~1 min + pip)
 exit "$status"
