@@ -56,6 +56,18 @@ if [ "$("$venv/bin/snakemake" --version 2>/dev/null)" != "$SNAKEMAKE_VERSION" ];
 fi
 py="$moto_venv/bin/python"
 s3() { "$py" "$here/test/s3objects.py" "$@"; }
+# refused WHAT MESSAGE PREFIX: `bams3 finalize s3://cohort/PREFIX` must fail with MESSAGE
+# (grep pattern) and leave the objects under PREFIX as they were.
+refused() {
+    local before
+    before=$(s3 keys cohort "$3" | md5sum)
+    if "$BAMS3" finalize "s3://cohort/${3%/}" 2>"$tmp/err"; then
+        fail "finalize $1 succeeded"
+    else
+        check "finalize $1 says '$2': $(cat "$tmp/err")" grep -q "$2" "$tmp/err"
+    fi
+    check "a failed finalize $1 writes nothing" test "$(s3 keys cohort "$3" | md5sum)" = "$before"
+}
 
 tmp="$(mktemp -d)"
 moto_pid=
@@ -140,13 +152,7 @@ wait "$pid" 2>/dev/null || true
 s3 rm cohort killed/A.bams3/_shards/2-of-4.json
 echo "left by a crash" >"$tmp/stray"
 s3 put cohort "killed/A.bams3/${own%.chunk}.p7.chunk" "$tmp/stray"
-before=$(s3 keys cohort killed/A.bams3/ | md5sum)
-if "$BAMS3" finalize "$K" 2>"$tmp/err"; then
-    fail "finalize with shard 2 killed succeeded"
-else
-    check "finalize names the unfinished shard: $(cat "$tmp/err")" grep -q 'missing shard(s) 2/4' "$tmp/err"
-fi
-check "a failed finalize writes nothing (killed)" test "$(s3 keys cohort killed/A.bams3/ | md5sum)" = "$before"
+refused "with shard 2 killed" 'missing shard(s) 2/4' killed/A.bams3/
 check "the killed shard re-runs" "$BAMS3" convert --quiet $OPTIONS --shard 2/4 s3://cohort/in/A.bam "$K"
 check "finalize after the re-run" "$BAMS3" finalize --quiet "$K"
 check "a killed shard re-run gives the same dataset" s3 same cohort killed/A.bams3/ single/A.bams3/
@@ -155,24 +161,12 @@ check "a killed shard re-run gives the same dataset" s3 same cohort killed/A.bam
 X=s3://cohort/mixed/A.bams3
 for k in 1 2 3; do "$BAMS3" convert --quiet $OPTIONS --shard "$k/4" s3://cohort/in/A.bam "$X"; done
 "$BAMS3" convert --quiet $OPTIONS --shard 4/4 s3://cohort/in/C.bam "$X"
-before=$(s3 keys cohort mixed/A.bams3/ | md5sum)
-if "$BAMS3" finalize "$X" 2>"$tmp/err"; then
-    fail "finalize of shards from two inputs succeeded"
-else
-    check "finalize names the shard of another input: $(cat "$tmp/err")" grep -q 'shard 4/4 is from another input' "$tmp/err"
-fi
-check "a failed finalize writes nothing (mixed)" test "$(s3 keys cohort mixed/A.bams3/ | md5sum)" = "$before"
+refused "of shards from two inputs" 'shard 4/4 is from another input' mixed/A.bams3/
 # A shard missing altogether.
 "$BAMS3" rm "$X" 2>/dev/null
 check "bams3 rm removes a half-done sharded conversion" test -z "$(s3 keys cohort mixed/A.bams3/)"
 for k in 1 2 4; do "$BAMS3" convert --quiet $OPTIONS --shard "$k/4" s3://cohort/in/A.bam "$X"; done
-before=$(s3 keys cohort mixed/A.bams3/ | md5sum)
-if "$BAMS3" finalize "$X" 2>"$tmp/err"; then
-    fail "finalize with shard 3 missing succeeded"
-else
-    check "finalize names the missing shard: $(cat "$tmp/err")" grep -q 'missing shard(s) 3/4' "$tmp/err"
-fi
-check "a failed finalize writes nothing (missing)" test "$(s3 keys cohort mixed/A.bams3/ | md5sum)" = "$before"
+refused "with shard 3 missing" 'missing shard(s) 3/4' mixed/A.bams3/
 
 # 4. No index: refused in one line, nothing written.
 cp "$tmp/B.bam" "$tmp/noindex.bam"

@@ -189,8 +189,13 @@ impl S3Storage {
     pub fn reader_at(&self, key: &str, offset: u64) -> Result<Box<dyn Read + Send>> {
         let full = self.full_key(key)?;
         Ok(Box::new(
-            reader::S3Reader::new(self.client.clone(), self.bucket.clone(), full, self.name(key))
-                .starting_at(offset),
+            reader::S3Reader::new(
+                self.client.clone(),
+                self.bucket.clone(),
+                full,
+                self.name(key),
+            )
+            .starting_at(offset),
         ))
     }
 
