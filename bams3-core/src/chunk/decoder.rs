@@ -12,6 +12,10 @@ use crate::{Error, Result};
 /// Largest decoded stream accepted; a corrupt length must not make us allocate without bound.
 const MAX_STREAM_LEN: u64 = 1 << 32;
 
+/// Most bytes reserved for a record before its fields are read (records longer than this
+/// grow as their bytes are copied).
+const MAX_PREALLOC: usize = 1 << 20;
+
 thread_local! {
     /// One zstd context per thread, reused across streams and chunks.
     static DECOMPRESSOR: std::cell::RefCell<Option<zstd::bulk::Decompressor<'static>>> =
@@ -448,8 +452,7 @@ impl<'a> AlignmentCursor<'a> {
     fn next_alignment(&mut self) -> Result<Alignment<'a>> {
         let c = &mut self.inner;
         let ref_id = i32::from_le_bytes(c.take(StreamId::RefId, 4)?.try_into().expect("4"));
-        let pos = c.st.prev_pos + varint::unzigzag(c.varint(StreamId::Pos)?);
-        c.st.prev_pos = pos;
+        let pos = c.next_pos()?;
         let mapq = c.take(StreamId::Mapq, 1)?[0];
         let flag = u16::from_le_bytes(c.take(StreamId::Flag, 2)?.try_into().expect("2"));
         let n_cigar = c.varint(StreamId::CigarLen)? as usize;
@@ -567,6 +570,19 @@ impl<'a> RecordCursor<'a> {
         v.ok_or_else(|| self.corrupt(id))
     }
 
+    /// The next position: the previous one plus a delta (which a damaged stream may make
+    /// overflow).
+    fn next_pos(&mut self) -> Result<i64> {
+        let delta = varint::unzigzag(self.varint(StreamId::Pos)?);
+        let pos = self
+            .st
+            .prev_pos
+            .checked_add(delta)
+            .ok_or_else(|| self.corrupt(StreamId::Pos))?;
+        self.st.prev_pos = pos;
+        Ok(pos)
+    }
+
     fn corrupt(&self, id: StreamId) -> Error {
         Error::corrupt(
             &self.data.what,
@@ -593,8 +609,7 @@ impl<'a> RecordCursor<'a> {
     /// blocks of blocked streams that hold it need not be decoded.
     fn skip_record(&mut self) -> Result<()> {
         self.take(StreamId::RefId, 4)?;
-        let pos = self.st.prev_pos + varint::unzigzag(self.varint(StreamId::Pos)?);
-        self.st.prev_pos = pos;
+        self.next_pos()?;
         let name_len = self.name_len()?;
         let n_cigar = self.varint(StreamId::CigarLen)? as usize;
         let l_seq = self.varint(StreamId::SeqLen)? as usize;
@@ -650,8 +665,7 @@ impl<'a> RecordCursor<'a> {
 
     fn next_record(&mut self) -> Result<Record> {
         let ref_id = i32::from_le_bytes(self.take(StreamId::RefId, 4)?.try_into().expect("4"));
-        let pos = self.st.prev_pos + varint::unzigzag(self.varint(StreamId::Pos)?);
-        self.st.prev_pos = pos;
+        let pos = self.next_pos()?;
         let pos = i32::try_from(pos).map_err(|_| self.corrupt(StreamId::Pos))?;
         let mapq = self.take(StreamId::Mapq, 1)?[0];
         let bin_xor = u16::from_le_bytes(self.take(StreamId::Bin, 2)?.try_into().expect("2"));
@@ -676,8 +690,12 @@ impl<'a> RecordCursor<'a> {
             return Err(self.corrupt(StreamId::Mate));
         };
 
+        // The lengths come from the streams: a damaged one must not size the buffer (the takes
+        // below fail if the bytes are not there).
         let mut b = Vec::with_capacity(
-            FIXED_LEN + name_len + 4 * n_cigar + l_seq.div_ceil(2) + l_seq + aux_len,
+            (FIXED_LEN + name_len + 4 * n_cigar + l_seq.div_ceil(2) + l_seq)
+                .saturating_add(aux_len)
+                .min(MAX_PREALLOC),
         );
         b.extend_from_slice(&ref_id.to_le_bytes());
         b.extend_from_slice(&pos.to_le_bytes());

@@ -278,7 +278,8 @@ impl DecodeTable {
                 let s = *src.get(at).ok_or(bad("truncated table"))?;
                 at += 1;
                 let f = varint::get(src, &mut at).ok_or(bad("truncated table"))?;
-                if f == 0 || cum as u64 + f > TOTAL as u64 {
+                // Subtracted, not added: `f` comes from the input and may be near u64::MAX.
+                if f == 0 || f > (TOTAL - cum) as u64 {
                     return Err(bad("frequencies exceed the total"));
                 }
                 let f = f as u32;
@@ -406,5 +407,10 @@ mod tests {
             bad[i] ^= 0x5a;
             let _ = decode(&bad, data.len());
         }
+        // One context, two symbols, the second with a frequency near u64::MAX (found by
+        // fuzz/rans): it must not wrap past the total.
+        let mut huge = vec![1, 0, 2, b'a', 10, b'b'];
+        varint::put(&mut huge, u64::MAX - 5);
+        assert!(decode(&huge, 4).is_err());
     }
 }
