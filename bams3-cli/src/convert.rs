@@ -16,7 +16,7 @@ use crate::units;
 
 #[derive(clap::Args)]
 pub struct Args {
-    /// Input BAM or SAM file, an s3:// URL of one, or '-' for standard input.
+    /// Input BAM, SAM or CRAM file, an s3:// URL of one, or '-' for standard input.
     input: String,
     /// Output dataset directory or s3:// URL (must not exist).
     output: String,
@@ -35,6 +35,10 @@ pub struct Args {
     /// Split a genomic bin into parts of at most this many BAM-encoded bytes.
     #[arg(long, default_value = "2M", value_parser = units::size_arg, hide = true)]
     part_size: u64,
+    /// Reference FASTA (with its .fai) for CRAM input, as `samtools view -T`; without it the
+    /// reference is found as samtools finds it (REF_PATH, REF_CACHE, the @SQ UR/M5 tags).
+    #[arg(short = 'T', long, value_name = "FASTA")]
+    reference: Option<std::path::PathBuf>,
     /// No progress display.
     #[arg(long)]
     quiet: bool,
@@ -57,7 +61,12 @@ pub fn run(a: Args, open: &OpenOptions) -> Result<()> {
     if !storage::is_s3(&a.output) && Path::new(&a.output).exists() {
         return Err(Error::AlreadyExists(a.output).into());
     }
-    let (mut input, bar) = crate::progress::open_input(&a.input, a.threads, &open.store, a.quiet)?;
+    let cram = crate::cram::opener(crate::cram::Options {
+        reference: a.reference.clone(),
+        threads: a.threads,
+    });
+    let (mut input, bar) =
+        crate::progress::open_input(&a.input, a.threads, &open.store, a.quiet, Some(&cram))?;
     let store: Arc<dyn Storage> = Arc::from(storage::open_with(&a.output, &open.store)?);
     let opts = WriteOptions {
         source: Source {

@@ -2,6 +2,7 @@
 
 mod completions;
 mod convert;
+mod cram;
 mod depth;
 mod export;
 mod flagstat;
@@ -41,7 +42,7 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Convert a BAM or SAM file (or '-' for standard input) into a dataset.
+    /// Convert a BAM, SAM or CRAM file (or '-' for standard input) into a dataset.
     Convert(convert::Args),
     /// Print the records overlapping regions, like `samtools view`.
     #[command(disable_help_flag = true, visible_alias = "view")]

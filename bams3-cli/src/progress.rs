@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::Result;
-use bams3_core::input::AlignmentInput;
+use bams3_core::input::{AlignmentInput, CramOpener};
 use bams3_core::storage::{self, StoreOptions};
 use bams3_core::Error;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
@@ -56,12 +56,13 @@ pub fn human(v: f64) -> String {
 
 /// Opens an alignment input as [`AlignmentInput::open_with`] does, with a progress display by
 /// compressed bytes consumed (a bar when the size is known: a local file or an S3 object; a
-/// spinner for standard input).
+/// spinner for standard input). CRAM goes to `cram` when given.
 pub fn open_input(
     path: &str,
     threads: usize,
     store: &StoreOptions,
     quiet: bool,
+    cram: Option<CramOpener>,
 ) -> Result<(AlignmentInput, Progress)> {
     let n = Arc::new(AtomicU64::new(0));
     let (raw, size): (Box<dyn Read + Send>, Option<u64>) = if path == "-" {
@@ -79,7 +80,7 @@ pub fn open_input(
         let meta = f.metadata().map_err(|e| Error::io(path, e))?;
         if meta.is_dir() {
             return Err(
-                Error::Invalid(format!("{path}: is a directory, not a BAM/SAM file")).into(),
+                Error::Invalid(format!("{path}: is a directory, not a BAM/SAM/CRAM file")).into(),
             );
         }
         (Box::new(f), Some(meta.len()).filter(|&l| l > 0))
@@ -88,7 +89,7 @@ pub fn open_input(
         inner: raw,
         n: n.clone(),
     });
-    let input = AlignmentInput::from_reader(counted, path, threads)?;
+    let input = AlignmentInput::from_reader_with_cram(counted, path, threads, cram)?;
     let p = Progress::new(size, quiet, size.map(|_| n));
     Ok((input, p))
 }

@@ -1,4 +1,8 @@
-//! Opening alignment input: a BAM or SAM file, or standard input, recognised by its bytes.
+//! Opening alignment input: a BAM, SAM or CRAM file, or standard input, recognised by its bytes.
+//!
+//! BAM and SAM are decoded here. CRAM is recognised here but decoded by a [`CramOpener`] the
+//! caller supplies (the `bams3` command's, on htslib), so this crate and the bindings built on
+//! it need no CRAM decoder.
 
 use std::fs::File;
 use std::io::{self, BufRead, BufReader, Read};
@@ -13,14 +17,17 @@ pub enum Format {
     Bam,
     /// SAM text, plain or BGZF/gzip-compressed.
     Sam,
+    /// CRAM, decoded by a [`CramOpener`].
+    Cram,
 }
 
 impl Format {
-    /// `"BAM"` or `"SAM"`.
+    /// `"BAM"`, `"SAM"` or `"CRAM"`.
     pub fn name(self) -> &'static str {
         match self {
             Format::Bam => "BAM",
             Format::Sam => "SAM",
+            Format::Cram => "CRAM",
         }
     }
 }
@@ -81,7 +88,33 @@ impl<R: Read> Read for TailReader<R> {
 enum Inner {
     Bam(bam::Reader<Box<dyn Read + Send>>),
     Sam(sam::Reader<Box<dyn BufRead + Send>>),
+    Cram(Box<dyn RecordSource>),
 }
+
+/// The first bytes of every CRAM file (its file definition, CRAM spec 6).
+pub const CRAM_MAGIC: &[u8; 4] = b"CRAM";
+
+/// Records, as BAM bytes, and their header from a decoder outside this crate.
+///
+/// ```
+/// use bams3_core::input::RecordSource;
+/// use bams3_core::{Header, Record, Result};
+/// struct Empty(Header);
+/// impl RecordSource for Empty {
+///     fn header(&self) -> &Header { &self.0 }
+///     fn read_record(&mut self) -> Result<Option<Record>> { Ok(None) }
+/// }
+/// ```
+pub trait RecordSource: Send {
+    /// The header, as the decoder presents it.
+    fn header(&self) -> &Header;
+    /// The next record, or `None` at the end (a decoder checks itself that the input is whole).
+    fn read_record(&mut self) -> Result<Option<Record>>;
+}
+
+/// Opens a CRAM stream (its bytes from the start, magic included; the second argument names it
+/// in messages) as a [`RecordSource`].
+pub type CramOpener<'a> = &'a dyn Fn(Box<dyn Read + Send>, &str) -> Result<Box<dyn RecordSource>>;
 
 /// Input bytes after sniffing: the peeked prefix is put back in front of the rest.
 type Sniffed = io::Chain<io::Cursor<Vec<u8>>, Box<dyn Read + Send>>;
@@ -118,7 +151,7 @@ impl AlignmentInput {
             let f = File::open(path).map_err(|e| Error::io(path, e))?;
             if f.metadata().map(|m| m.is_dir()).unwrap_or(false) {
                 return Err(Error::Invalid(format!(
-                    "{path}: is a directory, not a BAM/SAM file"
+                    "{path}: is a directory, not a BAM/SAM/CRAM file"
                 )));
             }
             Box::new(f)
@@ -126,11 +159,36 @@ impl AlignmentInput {
         Self::from_reader(raw, path, threads)
     }
 
-    /// Reads alignments from any byte stream; `what` names it in messages.
+    /// Reads alignments from any byte stream; `what` names it in messages. CRAM is refused:
+    /// [`AlignmentInput::from_reader_with_cram`] reads it.
     pub fn from_reader(raw: Box<dyn Read + Send>, what: &str, threads: usize) -> Result<Self> {
+        Self::from_reader_with_cram(raw, what, threads, None)
+    }
+
+    /// [`AlignmentInput::from_reader`], handing a CRAM stream (recognised by its magic) to
+    /// `cram`.
+    pub fn from_reader_with_cram(
+        raw: Box<dyn Read + Send>,
+        what: &str,
+        threads: usize,
+        cram: Option<CramOpener>,
+    ) -> Result<Self> {
         let (head, stream) = sniff(raw, 4096, what)?;
         if head.is_empty() {
             return Err(Error::corrupt(what, "empty input"));
+        }
+        if head.starts_with(CRAM_MAGIC) {
+            let Some(open) = cram else {
+                return Err(Error::Invalid(format!(
+                    "{what}: CRAM input is read by `bams3 convert` only (or convert it to BAM with samtools first)"
+                )));
+            };
+            return Ok(AlignmentInput {
+                format: Format::Cram,
+                inner: Inner::Cram(open(Box::new(stream), what)?),
+                what: what.to_string(),
+                tail: None,
+            });
         }
         if head.starts_with(&[0x1f, 0x8b]) && !is_bgzf(&head) {
             // Plain gzip (`gzip file.sam`): one stream (or several members) without BGZF's
@@ -155,7 +213,10 @@ impl AlignmentInput {
             return Self::decompressed(decoded, "BGZF", what, Some(tail));
         }
         if is_binary(&head) {
-            return Err(Error::corrupt(what, "not a BAM or SAM file (binary data)"));
+            return Err(Error::corrupt(
+                what,
+                "not a BAM, SAM or CRAM file (binary data)",
+            ));
         }
         Self::sam(
             Box::new(BufReader::with_capacity(1 << 20, stream)),
@@ -211,6 +272,7 @@ impl AlignmentInput {
         match &self.inner {
             Inner::Bam(r) => r.header(),
             Inner::Sam(r) => r.header(),
+            Inner::Cram(r) => r.header(),
         }
     }
 
@@ -221,6 +283,7 @@ impl AlignmentInput {
         let r = match &mut self.inner {
             Inner::Bam(r) => r.read_record(),
             Inner::Sam(r) => r.read_record().map_err(|e| name_input(&self.what, e)),
+            Inner::Cram(r) => r.read_record(),
         }?;
         if r.is_none() {
             if let Some(tail) = &self.tail {

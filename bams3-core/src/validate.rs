@@ -28,6 +28,20 @@ pub struct Report {
 /// println!("{} records OK", report.records);
 /// ```
 pub fn validate(ds: &Dataset) -> Result<Report> {
+    validate_with_progress(ds, |_| {})
+}
+
+/// [`validate`], calling `progress` with what has been checked so far after each chunk (a
+/// progress display: the total is `ds.metadata().statistics.total_reads` records).
+///
+/// ```no_run
+/// use bams3_core::{dataset::Dataset, storage::LocalStorage};
+/// use std::sync::Arc;
+/// let ds = Dataset::open(Arc::new(LocalStorage::new("sample.bams3"))).unwrap();
+/// let total = ds.metadata().statistics.total_reads;
+/// bams3_core::validate::validate_with_progress(&ds, |r| eprint!("\r{}/{total}", r.records)).unwrap();
+/// ```
+pub fn validate_with_progress(ds: &Dataset, mut progress: impl FnMut(&Report)) -> Result<Report> {
     let mut report = Report::default();
     let index = ds.index()?;
     let mut total = 0u64;
@@ -53,6 +67,7 @@ pub fn validate(ds: &Dataset) -> Result<Report> {
             check_chunk(ds, ref_id, entry, &mut report)?;
         }
         total += entry.count;
+        progress(&report);
     }
     check_sections(ds)?;
     check_header(ds)?;
