@@ -39,6 +39,10 @@ pub struct Args {
     /// reference is found as samtools finds it (REF_PATH, REF_CACHE, the @SQ UR/M5 tags).
     #[arg(short = 'T', long, value_name = "FASTA")]
     reference: Option<std::path::PathBuf>,
+    /// Convert only shard K of N (1 <= K <= N) of an indexed, coordinate-sorted BAM into OUT,
+    /// which the other shards share; `bams3 finalize OUT` commits it once all N are done.
+    #[arg(long, value_name = "K/N")]
+    shard: Option<bams3_core::shard::ShardSpec>,
     /// No progress display.
     #[arg(long)]
     quiet: bool,
@@ -57,6 +61,9 @@ pub fn run(a: Args, open: &OpenOptions) -> Result<()> {
         },
     };
     opts.validate()?;
+    if let Some(spec) = a.shard {
+        return crate::shard::run(spec, &a.input, &a.output, opts, open, a.quiet);
+    }
     // An S3 prefix is checked by the writer, which lists it and refuses one holding objects.
     if !storage::is_s3(&a.output) && Path::new(&a.output).exists() {
         return Err(Error::AlreadyExists(a.output).into());

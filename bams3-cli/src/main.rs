@@ -5,6 +5,7 @@ mod convert;
 mod cram;
 mod depth;
 mod export;
+mod finalize;
 mod flagstat;
 mod htslib_index;
 mod idxstats;
@@ -13,6 +14,7 @@ mod progress;
 mod query;
 mod remove;
 mod serve;
+mod shard;
 mod stats;
 mod units;
 mod upgrade;
@@ -58,6 +60,8 @@ enum Command {
     /// Write a dataset (or regions of it) back to BAM.
     #[command(visible_alias = "to-bam")]
     Export(export::Args),
+    /// Commit a dataset converted in shards (`convert --shard K/N`) once all are done.
+    Finalize(finalize::Args),
     /// Check every chunk of a dataset against its checksums and index.
     Validate(validate::Args),
     /// Rewrite an upstream v0.1/v0.2 dataset as v0.3.
@@ -114,6 +118,7 @@ fn main() -> ExitCode {
         Command::Flagstat(a) => flagstat::run(a, &opts),
         Command::Idxstats(a) => idxstats::run(a, &opts),
         Command::Export(a) => export::run(a, &opts),
+        Command::Finalize(a) => finalize::run(a, &opts),
         Command::Validate(a) => validate::run(a, &opts),
         Command::Upgrade(a) => upgrade::run(a, &opts),
         Command::Rm(a) => remove::run(a, &opts),
