@@ -121,6 +121,14 @@ pub fn run(a: Args, open: &OpenOptions) -> Result<()> {
         }
     };
     bar.finish();
+    let replaced = input.replaced_bases();
+    if replaced.bases > 0 {
+        // samtools changes these silently; a user comparing files deserves to know.
+        eprintln!(
+            "bams3: warning: {} SEQ characters outside =ACMGRSVTWYHKDBN (in {} records) stored as samtools stores them: N (0-3 as A, C, G, T)",
+            replaced.bases, replaced.records
+        );
+    }
     if !a.quiet {
         let secs = start.elapsed().as_secs_f64();
         let st = &summary.metadata.statistics;

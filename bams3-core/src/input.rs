@@ -276,6 +276,15 @@ impl AlignmentInput {
         }
     }
 
+    /// SEQ characters outside `=ACMGRSVTWYHKDBN` read so far, stored as samtools stores them
+    /// (see [`sam::Reader::replaced_bases`]); binary input cannot hold any.
+    pub fn replaced_bases(&self) -> sam::Replaced {
+        match &self.inner {
+            Inner::Sam(r) => r.replaced_bases(),
+            _ => sam::Replaced::default(),
+        }
+    }
+
     /// The next record, or `None` at the end. A BGZF input that ends without its end-of-file
     /// block was cut short, and that is an error: samtools only warns, but converting it
     /// would silently lose the missing records.

@@ -1,4 +1,9 @@
-//! Full consistency check of a dataset: every chunk's checksum, contents and index entry.
+//! Full consistency check of a dataset: every chunk's checksum, contents and index entry; and
+//! ([`against`]) a record-by-record comparison with the file it was converted from.
+
+mod against;
+
+pub use against::{against, Comparison, Difference};
 
 use crate::chunk::{ChunkHeader, ChunkStats, Fields};
 use crate::dataset::Dataset;
@@ -41,7 +46,10 @@ pub fn validate(ds: &Dataset) -> Result<Report> {
 /// let total = ds.metadata().statistics.total_reads;
 /// bams3_core::validate::validate_with_progress(&ds, |r| eprint!("\r{}/{total}", r.records)).unwrap();
 /// ```
-pub fn validate_with_progress(ds: &Dataset, mut progress: impl FnMut(&Report)) -> Result<Report> {
+pub fn validate_with_progress(
+    ds: &Dataset,
+    mut progress: impl FnMut(&Report),
+) -> Result<Report> {
     let mut report = Report::default();
     let index = ds.index()?;
     let mut total = 0u64;

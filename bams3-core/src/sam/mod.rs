@@ -8,9 +8,10 @@
 //! htslib's record normalisations are applied exactly as it applies them, because BAM readers
 //! rely on them and byte identity with samtools is the point: `POS` 0 clears `RNAME`, `PNEXT` 0
 //! clears `RNEXT`, unplaced reads and reads without a CIGAR get the unmapped flag, and CIGARs
-//! longer than 65,535 operations move to a `CG` tag. Where htslib instead guesses at broken
-//! input (an `RNAME` missing from the header becomes "unmapped", `.` in SEQ becomes `N`, junk
-//! after a number is ignored, an empty number is 0), this module refuses the line with an error.
+//! longer than 65,535 operations move to a `CG` tag, and SEQ characters BAM has no code for (`U`,
+//! `.`) are stored as `N` ([`Reader::replaced_bases`] counts them). Where htslib instead guesses
+//! at broken input (an `RNAME` missing from the header becomes "unmapped", junk after a number
+//! is ignored, an empty number is 0), this module refuses the line with an error.
 //!
 //! ```
 //! use bams3_core::{sam, Header};
@@ -28,7 +29,7 @@ mod reader;
 
 pub use format::format_record;
 pub use parse::{parse_record, parse_record_with};
-pub use reader::{Reader, ReferenceNames};
+pub use reader::{Reader, ReferenceNames, Replaced};
 
 /// BAM 4-bit base codes, indexed by code (`=ACMGRSVTWYHKDBN`).
 const NT16: &[u8; 16] = b"=ACMGRSVTWYHKDBN";

@@ -3,9 +3,10 @@
 //! The encoding mirrors htslib's `sam_parse1` followed by `bam_write1`: smallest integer tag
 //! types, `f` tags rounded through `double` as `strtod` does, unplaced reads flagged unmapped,
 //! the bin computed from the final CIGAR, and CIGARs of more than 65,535 operations written as
-//! the `<l_seq>S<ref_len>N` placeholder plus a trailing `CG:B:I` tag. Unlike htslib, anything
-//! malformed is refused with an error naming the field, instead of being read as 0 or
-//! rewritten with a warning.
+//! the `<l_seq>S<ref_len>N` placeholder plus a trailing `CG:B:I` tag. SEQ characters BAM has no
+//! code for are stored as htslib stores them (see [`BASE_CODES`]) and counted, so the reader can
+//! say how many were changed. Unlike htslib, anything else malformed is refused with an error
+//! naming the field, instead of being read as 0 or rewritten with a warning.
 
 use crate::record::{cigar_reference_len, flags, reg2bin, AuxIter};
 use crate::{Error, Header, Record, Result};
@@ -55,7 +56,9 @@ pub fn parse_record(line: &[u8], header: &Header) -> Result<Record> {
             .ok()
             .and_then(|n| header.reference_index(n))
     };
-    parse_line(line, &lookup).map_err(|detail| Error::corrupt("SAM record", detail))
+    parse_line(line, &lookup)
+        .map(|p| p.record)
+        .map_err(|detail| Error::corrupt("SAM record", detail))
 }
 
 /// [`parse_record`] with the reference names already hashed: one lookup per record.
@@ -69,7 +72,16 @@ pub fn parse_record(line: &[u8], header: &Header) -> Result<Record> {
 /// ```
 pub fn parse_record_with(line: &[u8], names: &super::ReferenceNames) -> Result<Record> {
     let lookup = |name: &[u8]| names.get(name);
-    parse_line(line, &lookup).map_err(|detail| Error::corrupt("SAM record", detail))
+    parse_line(line, &lookup)
+        .map(|p| p.record)
+        .map_err(|detail| Error::corrupt("SAM record", detail))
+}
+
+/// A parsed line: the record, and how many of its SEQ characters were not BAM bases.
+pub(super) struct Parsed {
+    pub record: Record,
+    /// Characters outside `=ACMGRSVTWYHKDBN` (either case), stored as [`BASE_CODES`] says.
+    pub replaced_bases: usize,
 }
 
 /// The parser proper, with reference lookup abstracted so that [`super::Reader`] can use a hash
@@ -78,7 +90,7 @@ pub fn parse_record_with(line: &[u8], names: &super::ReferenceNames) -> Result<R
 pub(super) fn parse_line(
     line: &[u8],
     lookup: &dyn Fn(&[u8]) -> Option<usize>,
-) -> std::result::Result<Record, String> {
+) -> std::result::Result<Parsed, String> {
     let mut fields = line.split(|&b| b == b'\t');
     let mut f: [&[u8]; 11] = [&[]; 11];
     for (i, slot) in f.iter_mut().enumerate() {
@@ -113,7 +125,7 @@ pub(super) fn parse_line(
         next_ref_id = -1;
     }
     let tlen = parse_int(tlen, i32::MIN as i64, i32::MAX as i64, "TLEN").map_err(fail)? as i32;
-    let seq = parse_seq(seq).map_err(fail)?;
+    let (seq, replaced_bases) = parse_seq(seq).map_err(fail)?;
     let qual = parse_qual(qual, seq.len()).map_err(fail)?;
     let mut aux = Vec::new();
     for field in fields {
@@ -185,7 +197,12 @@ pub(super) fn parse_line(
         buf.extend_from_slice(&(cigar.len() as u32).to_le_bytes());
         buf.extend_from_slice(&cigar_bytes);
     }
-    Record::from_bytes(buf).map_err(|e| fail(format!("internal encoding error: {e}")))
+    let record =
+        Record::from_bytes(buf).map_err(|e| fail(format!("internal encoding error: {e}")))?;
+    Ok(Parsed {
+        record,
+        replaced_bases,
+    })
 }
 
 /// Checks that `cigar` consumes exactly `l_seq` query bases. SEQ `*` (no bases) goes with any
@@ -371,10 +388,30 @@ fn parse_cigar(field: &[u8]) -> std::result::Result<Vec<u32>, String> {
     Ok(ops)
 }
 
-/// SEQ text → one 4-bit code per base (`*` → none).
-fn parse_seq(field: &[u8]) -> std::result::Result<Vec<u8>, String> {
+/// htslib's `seq_nt16_table`: the 4-bit code `samtools view -b` stores for each SEQ byte.
+/// `=ACMGRSVTWYHKDBN` in either case map to themselves; the digits `0`-`3` (colour-space
+/// SAM's bases) to `A`, `C`, `G`, `T`; every other byte (`U`, `.`, `X`, ...) to `N`.
+const BASE_CODES: [u8; 256] = {
+    let mut t = [15u8; 256];
+    let mut code = 0;
+    while code < 16 {
+        let c = super::NT16[code];
+        t[c as usize] = code as u8;
+        t[c.to_ascii_lowercase() as usize] = code as u8;
+        code += 1;
+    }
+    t[b'0' as usize] = 1;
+    t[b'1' as usize] = 2;
+    t[b'2' as usize] = 4;
+    t[b'3' as usize] = 8;
+    t
+};
+
+/// SEQ text → one 4-bit code per base (`*` → none), and how many characters were not BAM
+/// bases (stored as [`BASE_CODES`] says, as samtools does).
+fn parse_seq(field: &[u8]) -> std::result::Result<(Vec<u8>, usize), String> {
     if field == b"*" {
-        return Ok(Vec::new());
+        return Ok((Vec::new(), 0));
     }
     if field.is_empty() {
         return Err("SEQ is empty (use '*' for none)".into());
@@ -382,25 +419,13 @@ fn parse_seq(field: &[u8]) -> std::result::Result<Vec<u8>, String> {
     if field.len() > i32::MAX as usize {
         return Err("SEQ is too long for BAM".into());
     }
-    field
+    let codes: Vec<u8> = field.iter().map(|&c| BASE_CODES[c as usize]).collect();
+    let replaced = field
         .iter()
-        .enumerate()
-        .map(|(i, &c)| {
-            // htslib uppercases; `=` is the only non-letter BAM can store.
-            let up = c.to_ascii_uppercase();
-            super::NT16
-                .iter()
-                .position(|&b| b == up)
-                .map(|code| code as u8)
-                .ok_or_else(|| {
-                    format!(
-                        "SEQ has the invalid base '{}' at position {}",
-                        c.escape_ascii(),
-                        i + 1
-                    )
-                })
-        })
-        .collect()
+        .zip(&codes)
+        .filter(|&(&c, &code)| super::NT16[code as usize] != c.to_ascii_uppercase())
+        .count();
+    Ok((codes, replaced))
 }
 
 /// QUAL text → Phred values (`*` → `0xFF` for every base, as BAM marks missing qualities).
@@ -704,6 +729,20 @@ mod tests {
     }
 
     #[test]
+    fn seq_characters_bam_cannot_hold_are_stored_as_samtools_stores_them() {
+        // `samtools view -b` (htslib 1.16) of this SEQ prints back ANGNNACGTNNA=N.
+        let line = "r\t0\tchr1\t1\t60\t14M\t*\t0\t0\tAUGu.0123X!a=n\t*";
+        let p = parse_line(line.as_bytes(), &|_| Some(0)).unwrap();
+        let mut sam = Vec::new();
+        crate::sam::format_record(&p.record, &header(), &mut sam).unwrap();
+        let sam = String::from_utf8(sam).unwrap();
+        assert_eq!(sam.split('\t').nth(9), Some("ANGNNACGTNNA=N"));
+        assert_eq!(p.replaced_bases, 9);
+        let p = parse_line(b"r\t4\t*\t0\t0\t*\t*\t0\t0\tacgtn=\t*", &|_| None).unwrap();
+        assert_eq!(p.replaced_bases, 0);
+    }
+
+    #[test]
     fn malformed_lines_are_errors_naming_the_field() {
         let cases = [
             ("r\t0\tchr1\t1\t60\t4M\t*\t0\t0\tACGT", "11"),
@@ -715,7 +754,6 @@ mod tests {
             ("r\t\tchr1\t1\t60\t4M\t*\t0\t0\tACGT\t*", "FLAG"),
             ("r\t0\tchr1\t1\t60\t4M\t*\t0\t0\tACGT\t*\tNM:i:++5", "NM:i:"),
             ("r\t0\tchr1\t1\t60\t4M\t*\t0\t0\tACGT\t*\tNM:i:5x", "NM:i:"),
-            ("r\t0\tchr1\t1\t60\t4M\t*\t0\t0\tA.GT\t*", "SEQ"),
             ("r\t0\tchrX\t1\t60\t4M\t*\t0\t0\tACGT\t*", "RNAME 'chrX'"),
             ("r\t0\tchr1\t-1\t60\t4M\t*\t0\t0\tACGT\t*", "POS"),
             ("r\t0\tchr1\t1\t256\t4M\t*\t0\t0\tACGT\t*", "MAPQ"),
@@ -726,7 +764,6 @@ mod tests {
             ("r\t0\tchr1\t1\t60\t4M\tchrY\t0\t0\tACGT\t*", "RNEXT 'chrY'"),
             ("r\t0\tchr1\t1\t60\t4M\t*\tx\t0\tACGT\t*", "PNEXT"),
             ("r\t0\tchr1\t1\t60\t4M\t*\t0\t3000000000\tACGT\t*", "TLEN"),
-            ("r\t0\tchr1\t1\t60\t4M\t*\t0\t0\tAC!T\t*", "SEQ"),
             ("r\t0\tchr1\t1\t60\t4M\t*\t0\t0\tACGT\tIII", "QUAL has 3"),
             ("r\t0\tchr1\t1\t60\t4M\t*\t0\t0\tACGT\tII I", "QUAL"),
             (

@@ -85,6 +85,17 @@ pub struct Reader<R: BufRead> {
     /// 1-based number of the last line read.
     line_no: u64,
     line: Vec<u8>,
+    replaced: Replaced,
+}
+
+/// SEQ characters outside `=ACMGRSVTWYHKDBN` read so far, which BAM stores as samtools does
+/// (`N`; the digits `0`-`3` as `A`, `C`, `G`, `T`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Replaced {
+    /// Characters replaced.
+    pub bases: u64,
+    /// Records holding at least one.
+    pub records: u64,
 }
 
 impl<R: BufRead> Reader<R> {
@@ -142,12 +153,27 @@ impl<R: BufRead> Reader<R> {
             ref_index,
             line_no,
             line: Vec::new(),
+            replaced: Replaced::default(),
         })
     }
 
     /// The header read by [`Reader::new`].
     pub fn header(&self) -> &Header {
         &self.header
+    }
+
+    /// How many SEQ characters BAM has no code for were read so far, and in how many records.
+    ///
+    /// ```
+    /// use bams3_core::sam::Reader;
+    /// let text = "@SQ\tSN:c\tLN:9\nr\t0\tc\t1\t0\t4M\t*\t0\t0\tACGU\t*\n";
+    /// let mut reader = Reader::new(text.as_bytes()).unwrap();
+    /// let rec = reader.read_record().unwrap().unwrap();
+    /// assert_eq!(rec.packed_seq(), [0x12, 0x4f]); // U is stored as N
+    /// assert_eq!(reader.replaced_bases().bases, 1);
+    /// ```
+    pub fn replaced_bases(&self) -> Replaced {
+        self.replaced
     }
 
     /// Gives the header back, dropping the reader.
@@ -193,9 +219,12 @@ impl<R: BufRead> Reader<R> {
         }
         let index = &self.ref_index;
         let lookup = |name: &[u8]| index.get(name);
-        parse_line(line, &lookup)
-            .map(Some)
-            .map_err(|detail| Error::corrupt(what(), detail))
+        let parsed = parse_line(line, &lookup).map_err(|detail| Error::corrupt(what(), detail))?;
+        if parsed.replaced_bases > 0 {
+            self.replaced.bases += parsed.replaced_bases as u64;
+            self.replaced.records += 1;
+        }
+        Ok(Some(parsed.record))
     }
 
     /// Consumes the input if everything left is blank lines; reports whether it was.
