@@ -282,7 +282,10 @@ fn long_reference_names_on_s3() {
     // A 301-character name and one whose escaped form passes 255 bytes: their keys use the
     // short fallback segment, the same as on a local disk.
     let w = World::new("s3-long-names");
-    let names = [format!("contig_{}", "x".repeat(294)), format!("c{}", "*".repeat(100))];
+    let names = [
+        format!("contig_{}", "x".repeat(294)),
+        format!("c{}", "*".repeat(100)),
+    ];
     let mut sam = String::from("@HD\tVN:1.6\tSO:coordinate\n");
     for n in &names {
         sam.push_str(&format!("@SQ\tSN:{n}\tLN:5000\n"));
@@ -290,7 +293,9 @@ fn long_reference_names_on_s3() {
     for (i, n) in names.iter().enumerate() {
         for k in 0..10 {
             let pos = 100 + k * 50;
-            sam.push_str(&format!("r{i}_{k}\t0\t{n}\t{pos}\t60\t4M\t*\t0\t0\tACGT\tIIII\n"));
+            sam.push_str(&format!(
+                "r{i}_{k}\t0\t{n}\t{pos}\t60\t4M\t*\t0\t0\tACGT\tIIII\n"
+            ));
         }
     }
     let input = w.tmp.join("long.sam");
@@ -304,7 +309,10 @@ fn long_reference_names_on_s3() {
     for k in &keys {
         let folder = k.split('/').nth(2).unwrap();
         assert!(folder.len() <= 255 && folder.contains('~'), "{k}");
-        assert!(local.join(k.trim_start_matches("long.bams3/")).is_file(), "{k} not local");
+        assert!(
+            local.join(k.trim_start_matches("long.bams3/")).is_file(),
+            "{k} not local"
+        );
     }
     for n in &names {
         let region = format!("{{{n}}}:200-400");

@@ -46,10 +46,7 @@ pub fn validate(ds: &Dataset) -> Result<Report> {
 /// let total = ds.metadata().statistics.total_reads;
 /// bams3_core::validate::validate_with_progress(&ds, |r| eprint!("\r{}/{total}", r.records)).unwrap();
 /// ```
-pub fn validate_with_progress(
-    ds: &Dataset,
-    mut progress: impl FnMut(&Report),
-) -> Result<Report> {
+pub fn validate_with_progress(ds: &Dataset, mut progress: impl FnMut(&Report)) -> Result<Report> {
     let mut report = Report::default();
     let index = ds.index()?;
     let mut total = 0u64;
