@@ -6,7 +6,9 @@
 # tickets cut into many record URLs; POST with several regions; fields/tags/notags; every
 # error class from real bad requests; ids that try to leave the root; bearer auth; CORS; a
 # region limit; datasets on a loopback moto S3 server and through --map; the GA4GH reference
-# client (`htsget` from PyPI) downloading the ticket's exact bytes, which htslib reads the same.
+# client (`htsget` from PyPI) downloading the ticket's exact bytes, which htslib reads the same;
+# the --viewer page in Debian's headless chromium (driven by playwright-core): igv.js reads
+# regions through the endpoint and shows as many alignments as samtools counts.
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -38,6 +40,8 @@ command -v bgzip >/dev/null || missing+=(tabix)
 command -v curl >/dev/null || missing+=(curl)
 command -v python3 >/dev/null || missing+=(python3)
 python3 -c 'import venv, ensurepip' 2>/dev/null || missing+=(python3-venv)
+command -v chromium >/dev/null || missing+=(chromium)
+command -v npm >/dev/null || missing+=(nodejs npm)
 if [ "${#missing[@]}" -gt 0 ]; then
     apt-get update -qq
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
@@ -52,6 +56,12 @@ if [ ! -x "$venv/bin/htsget" ]; then
     python3 -m venv "$venv" && "$venv/bin/pip" install -q htsget==0.2.6 >/dev/null ||
         fail "pip install htsget into $venv"
 fi
+# igv.js (served by --viewer-assets) and playwright-core (no browser download: it drives
+# /usr/bin/chromium), at the versions package-lock.json pins.
+(cd "$here" && npm ci --ignore-scripts --no-audit --no-fund --loglevel=error >/dev/null) ||
+    fail "npm ci in $here"
+artifacts="${BAMS3_TEST_ARTIFACTS:-$root/target/test-artifacts}/htsget"
+mkdir -p "$artifacts"
 
 tmp="$(mktemp -d)"
 pids=()
@@ -217,6 +227,21 @@ status "POST not JSON" 400 InvalidInput -X POST -H 'Content-Type: application/js
 status "POST start > end" 400 InvalidRange -X POST --data '{"regions":[{"referenceName":"seq1","start":9,"end":1}]}' "$t"
 status "PUT" 400 InvalidInput -X PUT --data x "$t"
 status "unknown route" 404 NotFound "$main/elsewhere"
+# referenceMD5 for referenceName: the reference whose @SQ line has that M5.
+m5="$(samtools view -H "$data/NA12878.chr22.tiny.bam" | awk -F'\t' '$1 == "@SQ" {for (i = 2; i <= NF; i++) if ($i ~ /^M5:/) {print substr($i, 4); exit}}')"
+if [ -n "$m5" ]; then ok; else fail "NA12878.chr22.tiny has no @SQ M5"; fi
+oracle NA12878.chr22.tiny "$data/NA12878.chr22.tiny.bam"
+same "referenceMD5" samtools view "$bam" q:1001-5000 -- samtools view "$main/reads/NA12878.chr22.tiny.bams3?referenceMD5=$m5&start=1000&end=5000"
+same "referenceMD5, upper case" samtools view "$bam" q -- samtools view "$main/reads/NA12878.chr22.tiny.bams3?referenceMD5=${m5^^}"
+if [ -x "$venv/bin/htsget" ]; then
+    "$venv/bin/htsget" "$main/reads/NA12878.chr22.tiny.bams3" --reference-md5 "$m5" --start 3000 --end 3500 -O "$tmp/md5.bam" 2>"$tmp/md5.err" || true
+    same "GA4GH client --reference-md5" samtools view "$bam" q:3001-3500 -- samtools view "$tmp/md5.bam"
+fi
+status "referenceMD5 and referenceName" 400 InvalidInput "$t?referenceName=seq1&referenceMD5=$m5"
+status "referenceMD5 not hex" 400 InvalidInput "$t?referenceMD5=xyz"
+status "referenceMD5 of no reference" 404 NotFound "$t?referenceMD5=0123456789abcdef0123456789abcdef"
+status "POST referenceMD5 of no reference" 404 NotFound -X POST --data '{"regions":[{"referenceMD5":"0123456789abcdef0123456789abcdef"}]}' "$t"
+oracle ex1 "$data/ex1.bam"
 # Ids that try to leave the root, plain and percent-encoded; symlinks out of the root.
 cp -r "$tmp/root/ex1.bams3" "$tmp/outside/secret.bams3"
 ln -s "$tmp/outside/secret.bams3" "$tmp/root/escape.bams3"
@@ -235,6 +260,66 @@ if curl -s -D - -o /dev/null -X OPTIONS -H 'Origin: https://igv.example' -H 'Acc
     -H 'Access-Control-Request-Headers: range' "$t" | tr -d '\r' | grep -qi '^access-control-allow-headers: range'; then ok; else fail "CORS preflight"; fi
 # The server wrote nothing into its root.
 if [ -z "$(find "$tmp/root" -mindepth 1 -newer "$tmp/converted" -not -name 'alias.bams3' -not -name 'escape.bams3' -not -name 'outdir' -print -quit)" ]; then ok; else fail "files changed under the root"; fi
+
+# The viewer page. Without --viewer there is none; --viewer needs igv.js.
+status "no viewer without --viewer" 404 NotFound "$main/viewer/"
+if "$BAMS3" serve --listen 127.0.0.1:0 --root "$tmp/root" --viewer 2>"$tmp/v.err"; then
+    fail "--viewer without --viewer-assets started"
+else
+    grep -q -- '--viewer-assets' "$tmp/v.err" && ok || fail "--viewer alone: $(head -1 "$tmp/v.err")"
+fi
+if "$BAMS3" serve --listen 127.0.0.1:0 --root "$tmp/root" --viewer --viewer-assets "$tmp/outside" 2>"$tmp/v.err"; then
+    fail "--viewer-assets without igv.min.js started"
+else
+    [ "$(wc -l <"$tmp/v.err")" = 1 ] && grep -q 'npm install igv' "$tmp/v.err" && ok ||
+        fail "--viewer-assets without igv.min.js: $(cat "$tmp/v.err")"
+fi
+igv="$here/node_modules/igv/dist"
+start_server "$tmp/serve-viewer.log" --root "$tmp/root" --viewer --viewer-assets "$igv"
+viewer="$base"
+got="$(curl -s -o /dev/null -w '%{http_code} %{redirect_url}' "$viewer/viewer")"
+[ "$got" = "308 $viewer/viewer/" ] && ok || fail "/viewer redirect: $got"
+if curl -sf "$viewer/viewer/" | grep -q '<script src="igv.min.js">'; then ok; else fail "/viewer/ page"; fi
+curl -sf "$viewer/viewer/igv.min.js" -o "$tmp/igv.min.js" && cmp -s "$tmp/igv.min.js" "$igv/igv.min.js" && ok ||
+    fail "/viewer/igv.min.js differs from $igv/igv.min.js"
+samtools view -H "$data/ex1.bam" | python3 -c '
+import sys
+for l in sys.stdin:
+    f = dict(x.split(":", 1) for x in l.rstrip("\n").split("\t")[1:]) if l.startswith("@SQ\t") else None
+    if f: print(f["SN"] + "\t" + f["LN"])' >"$tmp/sizes.want"
+curl -sf "$viewer/viewer/chromsizes/ex1.bams3" >"$tmp/sizes.got" && [ -s "$tmp/sizes.want" ] && cmp -s "$tmp/sizes.want" "$tmp/sizes.got" && ok ||
+    fail "viewer chromsizes: $(head -2 "$tmp/sizes.got")"
+status "viewer chromsizes, unknown id" 404 NotFound "$viewer/viewer/chromsizes/nope.bams3"
+status "viewer chromsizes, escape" 404 NotFound --path-as-is "$viewer/viewer/chromsizes/%2e%2e/outside/secret.bams3"
+status "viewer POST" 400 InvalidInput -X POST --data x "$viewer/viewer/"
+# The page in chromium: igv.js' default filter hides unmapped, QC-failed and duplicate reads
+# (-F 0x604); na12878-chrM-Y-trunc has duplicates there, NA12878.chr22.tiny a second reference
+# naming. One screenshot a page, kept.
+for v in "NA12878.chr22.tiny q 2000 6000" "na12878-chrM-Y-trunc chrM 7000 7400"; do
+    read -r name chr s e <<<"$v"
+    oracle "$name" "$data/$name.bam"
+    want="$(samtools view -c -F 0x604 "$bam" "$chr:$((s + 1))-$e")"
+    page="$viewer/viewer/?id=$name.bams3&locus=$chr:$((s + 1))-$e"
+    if node "$here/viewer.mjs" "$page" "$chr" "$s" "$e" "$artifacts/viewer-$name.png" >"$tmp/viewer.json" 2>"$tmp/viewer.err"; then
+        if python3 - "$tmp/viewer.json" "$want" <<'PY'; then ok; else fail "viewer $name $chr:$s-$e: $(cat "$tmp/viewer.json")"; fi
+import json, sys
+r = json.load(open(sys.argv[1]))
+want = int(sys.argv[2])
+problems = []
+if r["count"] != want: problems.append(f"igv.js shows {r['count']} alignments, samtools counts {want}")
+if r["downsampled"]: problems.append(f"{r['downsampled']} reads downsampled")
+if r["foreign"]: problems.append(f"requests elsewhere: {r['foreign'][:3]}")
+if r["htsget"] < 2: problems.append("no ticket and record URL fetched")
+if r["errors"]: problems.append(f"page errors: {r['errors'][:3]}")
+print("; ".join(problems), file=sys.stderr)
+sys.exit(1 if problems else 0)
+PY
+        [ -s "$artifacts/viewer-$name.png" ] && ok || fail "viewer $name: no screenshot"
+    else
+        fail "viewer $name: $(tail -3 "$tmp/viewer.err") $(cat "$tmp/viewer.json")"
+    fi
+done
+oracle ex1 "$data/ex1.bam"
 
 # Bearer auth, a region limit, CORS restricted, an id map.
 printf '# tokens\ns3cret\n' >"$tmp/tokens"

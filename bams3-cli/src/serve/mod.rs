@@ -3,13 +3,15 @@
 //!
 //! One concept a module: `router` (requests to answers: CORS, auth, routes), `ticket` (what a
 //! request asks for and the ticket JSON), `records` (a record URL's body: BGZF blocks streamed
-//! as records decode), `safety` (ids and tokens), `error` (the specification's error bodies).
+//! as records decode), `safety` (ids and tokens), `error` (the specification's error bodies),
+//! `viewer` (the igv.js page of `--viewer`).
 
 mod error;
 mod records;
 mod router;
 mod safety;
 mod ticket;
+mod viewer;
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -69,6 +71,13 @@ pub struct Args {
     /// Deflate level of the BGZF blocks served (0-9).
     #[arg(short = 'l', long, default_value_t = 1, value_parser = clap::value_parser!(u8).range(0..=9))]
     level: u8,
+    /// Also serve /viewer/?id=ID&locus=chr:start-end, a page showing the region in igv.js.
+    #[arg(long, requires = "viewer_assets")]
+    viewer: bool,
+    /// The directory igv.min.js is read from: the dist directory of the npm package igv
+    /// (`npm install igv` puts it in node_modules/igv/dist).
+    #[arg(long, value_name = "DIR", requires = "viewer")]
+    viewer_assets: Option<PathBuf>,
 }
 
 /// Everything a request handler needs.
@@ -85,6 +94,7 @@ pub struct State {
     streams: Arc<Semaphore>,
     open: OpenOptions,
     datasets: Mutex<HashMap<String, (Instant, Arc<Dataset>)>>,
+    viewer: Option<viewer::Viewer>,
 }
 
 /// How long an opened dataset is reused before it is opened (and revalidated) again.
@@ -171,6 +181,10 @@ pub fn run(a: Args, opts: &OpenOptions) -> Result<()> {
         .as_deref()
         .map(safety::Tokens::load)
         .transpose()?;
+    let viewer = match (a.viewer, &a.viewer_assets) {
+        (true, Some(dir)) => Some(viewer::Viewer::load(dir)?),
+        _ => None,
+    };
     let state = Arc::new(State {
         resolver,
         tokens,
@@ -183,6 +197,7 @@ pub fn run(a: Args, opts: &OpenOptions) -> Result<()> {
         streams: Arc::new(Semaphore::new(a.max_streams.max(1))),
         open: opts.clone(),
         datasets: Mutex::new(HashMap::new()),
+        viewer,
     });
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -200,6 +215,9 @@ async fn serve(addr: SocketAddr, state: Arc<State>, max_connections: usize) -> R
         .with_context(|| format!("cannot listen on {addr}"))?;
     let local = listener.local_addr()?;
     eprintln!("bams3 serve: listening on http://{local}");
+    if state.viewer.is_some() {
+        eprintln!("bams3 serve: viewer on http://{local}/viewer/?id=ID&locus=chr:start-end");
+    }
     let connections = Arc::new(Semaphore::new(max_connections));
     loop {
         let permit = connections.clone().acquire_owned().await?;

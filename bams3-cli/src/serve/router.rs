@@ -1,5 +1,5 @@
 //! Requests to answers: CORS, bearer auth, and the routes (`/reads/service-info`,
-//! `/reads/{id}` GET and POST, `/data/{id}` record streams).
+//! `/reads/{id}` GET and POST, `/data/{id}` record streams, `/viewer/` with `--viewer`).
 
 use std::sync::Arc;
 
@@ -14,7 +14,7 @@ use tokio::sync::mpsc;
 use super::error::{HtsgetError, Kind, Result};
 use super::records::{self, Piece, StreamLimits};
 use super::ticket::{self, TicketRequest};
-use super::{Body, State};
+use super::{viewer, Body, State};
 
 /// Largest POST body accepted.
 const MAX_POST: usize = 1 << 20;
@@ -107,7 +107,7 @@ fn invalid(msg: impl Into<String>) -> HtsgetError {
 }
 
 /// The id in a path after `prefix`, percent-decoded.
-fn id_of(path: &str, prefix: &str) -> Result<String> {
+pub(super) fn id_of(path: &str, prefix: &str) -> Result<String> {
     let raw = path.strip_prefix(prefix).unwrap_or_default();
     percent_encoding::percent_decode_str(raw)
         .decode_utf8()
@@ -178,6 +178,16 @@ async fn route(state: &Arc<State>, req: Request<hyper::body::Incoming>) -> Resul
             _ => return Err(invalid("tickets take GET or POST")),
         };
         return ticket_response(state, &id, treq, base, auth).await;
+    }
+    if let Some(v) = &state.viewer {
+        if path == "/viewer" || path.starts_with("/viewer/") {
+            if method != Method::GET {
+                return Err(invalid("the viewer takes GET"));
+            }
+            if let Some(r) = viewer::route(state, v, &path, || authorize(state, &req)).await {
+                return r;
+            }
+        }
     }
     if path.starts_with("/data/") {
         if method != Method::GET {

@@ -11,11 +11,15 @@ use serde_json::{json, Value};
 use super::error::{HtsgetError, Kind, Result};
 use super::records::{BlockCompressor, Piece, Shape};
 
-/// One region as asked: a reference name (`*` for unplaced reads) and 0-based half-open bounds.
+/// One region as asked: a reference name (`*` for unplaced reads) or MD5, and 0-based
+/// half-open bounds.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Asked {
-    /// `referenceName`.
+    /// `referenceName`, or the `referenceMD5` (lower-case hex) when `by_md5`.
     pub name: String,
+    /// The reference was named by the MD5 of its sequence (`@SQ M5`), as the GA4GH client's
+    /// `--reference-md5` sends it.
+    pub by_md5: bool,
     /// `start`.
     pub start: Option<u32>,
     /// `end`.
@@ -61,6 +65,21 @@ fn check_class(c: Option<&str>) -> Result<bool> {
     }
 }
 
+/// The reference of a region: `referenceName` or `referenceMD5` (32 hex digits), not both.
+fn reference(name: Option<&str>, md5: Option<&str>) -> Result<Option<(String, bool)>> {
+    match (name, md5) {
+        (Some(_), Some(_)) => Err(invalid("give referenceName or referenceMD5, not both")),
+        (Some(n), None) => Ok(Some((n.to_string(), false))),
+        (None, Some(m)) if m.len() == 32 && m.bytes().all(|b| b.is_ascii_hexdigit()) => {
+            Ok(Some((m.to_ascii_lowercase(), true)))
+        }
+        (None, Some(m)) => Err(invalid(format!(
+            "referenceMD5 '{m}' is not 32 hexadecimal digits"
+        ))),
+        (None, None) => Ok(None),
+    }
+}
+
 fn parse_u32(what: &str, v: &str) -> Result<u32> {
     v.parse::<u32>()
         .map_err(|_| invalid(format!("{what} '{v}' is not a 32-bit unsigned integer")))
@@ -71,15 +90,13 @@ impl TicketRequest {
     pub fn from_query(params: &[(String, String)]) -> Result<TicketRequest> {
         let get = |k: &str| params.iter().find(|(n, _)| n == k).map(|(_, v)| v.as_str());
         check_format(get("format"))?;
-        if get("referenceMD5").is_some() {
-            return Err(invalid("referenceMD5 is not supported: give referenceName"));
-        }
         let header_only = check_class(get("class"))?;
         let start = get("start").map(|v| parse_u32("start", v)).transpose()?;
         let end = get("end").map(|v| parse_u32("end", v)).transpose()?;
-        let regions = match get("referenceName") {
-            Some(name) => vec![Asked {
-                name: name.to_string(),
+        let regions = match reference(get("referenceName"), get("referenceMD5"))? {
+            Some((name, by_md5)) => vec![Asked {
+                name,
+                by_md5,
                 start,
                 end,
             }],
@@ -152,12 +169,18 @@ impl TicketRequest {
                     let r = r
                         .as_object()
                         .ok_or_else(|| invalid("each region must be an object"))?;
-                    let name = match r.get("referenceName") {
-                        Some(Value::String(s)) => s.clone(),
-                        _ => return Err(invalid("each region needs a referenceName string")),
+                    let field = |k: &str| match r.get(k) {
+                        None | Some(Value::Null) => Ok(None),
+                        Some(Value::String(s)) => Ok(Some(s.as_str())),
+                        Some(_) => Err(invalid(format!("'{k}' must be a string"))),
                     };
+                    let (name, by_md5) =
+                        reference(field("referenceName")?, field("referenceMD5")?)?.ok_or_else(
+                            || invalid("each region needs a referenceName (or referenceMD5)"),
+                        )?;
                     regions.push(Asked {
                         name,
+                        by_md5,
                         start: num(r, "start")?,
                         end: num(r, "end")?,
                     });
@@ -186,7 +209,7 @@ impl TicketRequest {
                     ));
                 }
             }
-            if r.name == "*" && (r.start.is_some() || r.end.is_some()) {
+            if r.name == "*" && !r.by_md5 && (r.start.is_some() || r.end.is_some()) {
                 return Err(invalid("referenceName '*' takes no start or end"));
             }
         }
@@ -270,12 +293,20 @@ pub fn resolve(ds: &Dataset, req: &TicketRequest) -> Result<Vec<Region>> {
     req.regions
         .iter()
         .map(|a| {
-            if a.name == "*" {
+            let ref_id = if a.by_md5 {
+                reference_by_md5(header, &a.name).ok_or_else(|| {
+                    HtsgetError::new(
+                        Kind::NotFound,
+                        format!("no reference with MD5 {} (@SQ M5)", a.name),
+                    )
+                })?
+            } else if a.name == "*" {
                 return Ok(Region::Unplaced);
-            }
-            let ref_id = header.reference_index(&a.name).ok_or_else(|| {
-                HtsgetError::new(Kind::NotFound, format!("no reference '{}'", a.name))
-            })?;
+            } else {
+                header.reference_index(&a.name).ok_or_else(|| {
+                    HtsgetError::new(Kind::NotFound, format!("no reference '{}'", a.name))
+                })?
+            };
             Ok(Region::Span {
                 ref_id,
                 beg: a.start.map_or(0, i64::from),
@@ -283,6 +314,23 @@ pub fn resolve(ds: &Dataset, req: &TicketRequest) -> Result<Vec<Region>> {
             })
         })
         .collect()
+}
+
+/// The reference whose `@SQ` line has `M5:md5` (compared ignoring case, as the SAM
+/// specification allows either).
+fn reference_by_md5(header: &bams3_core::Header, md5: &str) -> Option<usize> {
+    header
+        .text
+        .lines()
+        .filter(|l| l.starts_with("@SQ\t"))
+        .find(|l| {
+            l.split('\t').any(|f| {
+                f.strip_prefix("M5:")
+                    .is_some_and(|m| m.eq_ignore_ascii_case(md5))
+            })
+        })
+        .and_then(|l| l.split('\t').find_map(|f| f.strip_prefix("SN:")))
+        .and_then(|name| header.reference_index(name))
 }
 
 /// The number of reference bases a region spans (its reference's length for an open end; 0 for
