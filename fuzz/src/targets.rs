@@ -180,10 +180,16 @@ pub fn sam(data: &[u8]) {
         return;
     };
     let header = reader.header().clone();
+    print_all(&header, || reader.read_record());
+}
+
+/// Prints every record `next` gives as SAM, until the end or an error.
+fn print_all(header: &Header, mut next: impl FnMut() -> Result<Option<bams3_core::Record>>) {
     let mut out = Vec::new();
-    while let Ok(Some(rec)) = reader.read_record() {
+    while let Ok(Some(rec)) = next() {
         out.clear();
-        let _ = sam::format_record(&rec, &header, &mut out);
+        let _ = sam::format_record(&rec, header, &mut out);
+        let _ = rec.aux_fields().count();
     }
 }
 
@@ -205,12 +211,7 @@ fn bam_records<R: std::io::Read>(reader: Result<bam::Reader<R>>) {
         return;
     };
     let header = reader.header().clone();
-    let mut out = Vec::new();
-    while let Ok(Some(rec)) = reader.read_record() {
-        out.clear();
-        let _ = sam::format_record(&rec, &header, &mut out);
-        let _ = rec.aux_fields().count();
-    }
+    print_all(&header, || reader.read_record());
 }
 
 /// Region strings, against references whose names contain the characters regions use.
