@@ -274,3 +274,38 @@ fn man_pages_render_with_every_command() {
     }
     fails_with(bams3().args(["man", "nosuch"]), &["nosuch"]);
 }
+
+#[test]
+fn validate_draws_a_bar_on_a_terminal_and_nothing_into_pipes() {
+    let bam = real_bam("human_mouse_smaller.bam");
+    let tmp = TempDir::new("progress-validate");
+    let ds = tmp.join("ds.bams3");
+    convert(&bam, &ds, &["--quiet"]);
+    let cmd = format!("{} validate {}", bams3_bin(), sh_quote(&ds));
+    let (out, tty) = in_pty(&cmd);
+    assert!(out.status.success(), "`{cmd}` in a pty failed:\n{tty}");
+    assert!(
+        has_bar(&tty),
+        "`{cmd}` on a terminal drew no bar with %, ETA and records/s:\n{}",
+        tty.chars().take(2000).collect::<String>()
+    );
+    assert!(tty.contains("248661 records"), "OK line missing:\n{tty}");
+    let (out, tty) = in_pty(&format!("{cmd} --quiet"));
+    assert!(out.status.success());
+    assert!(!has_bar(&tty), "`{cmd} --quiet` drew a bar:\n{tty}");
+
+    let mut cmd = bams3();
+    cmd.arg("validate").arg(&ds);
+    let out = run(&mut cmd);
+    check_ok(&cmd, &out);
+    assert!(
+        out.stderr.is_empty(),
+        "validate wrote to a pipe: {:?}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.lines().count() == 1 && stdout.contains(": OK (") && !stdout.contains('\r'),
+        "validate's summary line changed: {stdout:?}"
+    );
+}

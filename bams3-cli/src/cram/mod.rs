@@ -40,7 +40,7 @@ const EOF_3: [u8; 38] = [
     0xbd, 0xd9, 0x4f, 0, 0x01, 0, 0x06, 0x06, 0x01, 0, 0x01, 0, 0x01, 0, 0xee, 0x63, 0x01, 0x4b,
 ];
 const EOF_2: [u8; 30] = [
-    0x0b, 0, 0, 0, 0xff, 0xff, 0xff, 0xff, 0xff, 0xe0, 0x45, 0x4f, 0x46, 0, 0, 0, 0, 0x01, 0, 0,
+    0x0b, 0, 0, 0, 0xff, 0xff, 0xff, 0xff, 0x0f, 0xe0, 0x45, 0x4f, 0x46, 0, 0, 0, 0, 0x01, 0, 0,
     0x01, 0, 0x06, 0x06, 0x01, 0, 0x01, 0, 0x01, 0,
 ];
 
@@ -186,6 +186,8 @@ impl RecordSource for CramReader {
 fn feed(mut raw: Box<dyn Read + Send>, mut tx: std::io::PipeWriter) -> std::io::Result<bool> {
     let mut buf = vec![0u8; 256 << 10];
     let mut tail: Vec<u8> = Vec::with_capacity(2 * EOF_3.len());
+    // The file definition's version (bytes 4 and 5): CRAM before 2.1 had no EOF container.
+    let mut version: Vec<u8> = Vec::with_capacity(6);
     loop {
         let n = match raw.read(&mut buf) {
             Ok(0) => break,
@@ -193,6 +195,8 @@ fn feed(mut raw: Box<dyn Read + Send>, mut tx: std::io::PipeWriter) -> std::io::
             Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
             Err(e) => return Err(e),
         };
+        let want = 6 - version.len().min(6);
+        version.extend_from_slice(&buf[..n.min(want)]);
         tail.extend_from_slice(&buf[n.saturating_sub(EOF_3.len())..n]);
         let excess = tail.len().saturating_sub(EOF_3.len());
         tail.drain(..excess);
@@ -201,7 +205,8 @@ fn feed(mut raw: Box<dyn Read + Send>, mut tx: std::io::PipeWriter) -> std::io::
             return Ok(false);
         }
     }
-    Ok(tail.ends_with(&EOF_3) || tail.ends_with(&EOF_2))
+    let before_2_1 = version.len() == 6 && (version[4], version[5]) < (2, 1);
+    Ok(before_2_1 || tail.ends_with(&EOF_3) || tail.ends_with(&EOF_2))
 }
 
 /// The opener `AlignmentInput` calls when it recognises CRAM.

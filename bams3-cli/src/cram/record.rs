@@ -18,7 +18,7 @@ pub fn bam_bytes(b: &Bam1) -> Result<Vec<u8>, String> {
     let extranul = c.l_extranul as usize;
     let name_len = l_qname
         .checked_sub(extranul)
-        .filter(|&n| n >= 1 && n <= 255);
+        .filter(|n| (1..=255).contains(n));
     let Some(name_len) = name_len else {
         return Err("read name longer than 254 characters".into());
     };
