@@ -12,6 +12,7 @@
 #   HTSGET_ACTIX=~/.cache/bams3/htsget-rs/bin/htsget-actix (cargo install --root ~/.cache/bams3/htsget-rs htsget-actix)
 #   BAMS3_HTSGET_DATASET=DIR   reuse a dataset of sorted.bam instead of converting one
 #   LOAD_SECONDS=20
+#   BAMS3_SERVE_ARGS="-l 0"     extra `bams3 serve` options (e.g. stored BGZF blocks)
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 BAMS3=${BAMS3:-$here/../target/release/bams3}
@@ -45,7 +46,8 @@ CHR=$(samtools idxstats "$DIR/sorted.bam" | awk '$3 > 0 {print $1; exit}')
 LEN=$(samtools idxstats "$DIR/sorted.bam" | awk -v c="$CHR" '$1 == c {print $2}')
 
 # Servers: ours over the dataset's directory; htsget-rs over the BAM's (ticket and data servers).
-"$BAMS3" serve --listen 127.0.0.1:0 --root "$(dirname "$DS")" 2>"$TMP/serve.log" &
+# shellcheck disable=SC2086 # BAMS3_SERVE_ARGS is a list of options
+"$BAMS3" serve --listen 127.0.0.1:0 --root "$(dirname "$DS")" ${BAMS3_SERVE_ARGS:-} 2>"$TMP/serve.log" &
 pids+=($!)
 tp=$(port); dp=$(port)
 cat >"$TMP/htsget-rs.toml" <<TOML
