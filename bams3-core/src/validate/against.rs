@@ -183,6 +183,10 @@ impl Digest {
     }
 }
 
+/// A record field read as a number, and as bytes.
+type NumberField = fn(&Record) -> i64;
+type BytesField = fn(&Record) -> &[u8];
+
 /// The first SAM field in which two records differ, with both values.
 fn first_different_field(a: &Record, b: &Record) -> (&'static str, String) {
     if a.name() != b.name() {
@@ -193,7 +197,7 @@ fn first_different_field(a: &Record, b: &Record) -> (&'static str, String) {
         );
     }
     // Positions as SAM prints them (1-based).
-    let numbers: [(&'static str, fn(&Record) -> i64); 8] = [
+    let numbers: [(&'static str, NumberField); 8] = [
         ("FLAG", |r| r.flag() as i64),
         ("RNAME", |r| r.ref_id() as i64),
         ("POS", |r| r.pos() as i64 + 1),
@@ -203,7 +207,7 @@ fn first_different_field(a: &Record, b: &Record) -> (&'static str, String) {
         ("TLEN", |r| r.tlen() as i64),
         ("BIN", |r| r.bin() as i64),
     ];
-    let bytes: [(&'static str, fn(&Record) -> &[u8]); 4] = [
+    let bytes: [(&'static str, BytesField); 4] = [
         ("CIGAR", Record::raw_cigar),
         ("SEQ", Record::packed_seq),
         ("QUAL", Record::qual),
