@@ -269,11 +269,9 @@ mod tests {
         assert_eq!(csi_bin_span(1, 14, 5), Some((0, 1 << 26)));
         assert_eq!(csi_bin_span(4681, 14, 5), Some((0, 1 << 14)));
         assert_eq!(csi_bin_span(4682, 14, 5), Some((1 << 14, 2 << 14)));
-        assert_eq!(
-            csi_bin_span(37449, 14, 5),
-            Some(((32767) << 14, 32768 << 14))
-        );
-        assert_eq!(csi_bin_span(37450, 14, 5), None);
+        // The last leaf; 37449 is past the last level (and 37450 is the pseudo-bin).
+        assert_eq!(csi_bin_span(37448, 14, 5), Some((32767 << 14, 32768 << 14)));
+        assert_eq!(csi_bin_span(37449, 14, 5), None);
     }
 
     #[test]
