@@ -31,8 +31,11 @@ use bams3_core::{bam, legacy, sam, Error, Header, Result};
 /// Largest decoded length a chunk or stream input may claim (see the module comment).
 pub const MAX_FUZZ_LEN: u64 = 16 << 20;
 
+/// A fuzz target: bytes in, nothing out.
+pub type Target = fn(&[u8]);
+
 /// Every target by name, for the regression test and bench/fuzz.sh.
-pub const ALL: &[(&str, fn(&[u8]))] = &[
+pub const ALL: &[(&str, Target)] = &[
     ("chunk_header", chunk_header),
     ("chunk", chunk),
     ("stream", stream),
