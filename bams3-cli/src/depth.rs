@@ -6,7 +6,7 @@ use anyhow::{bail, Result};
 use bams3_core::dataset::Dataset;
 use bams3_core::dataset::OpenOptions;
 use bams3_core::depth::{depth, DepthOptions};
-use bams3_core::region::Region;
+use bams3_core::region::{Bed, Region, Targets};
 
 use crate::output::open_stream;
 use crate::units;
@@ -20,6 +20,9 @@ pub struct Args {
     /// Region, as samtools' -r (may be repeated; adds to the positional regions).
     #[arg(short = 'r', long = "region")]
     region: Vec<String>,
+    /// Only positions inside the intervals of this BED file (as samtools depth -b).
+    #[arg(short = 'b', value_name = "FILE")]
+    bed: Option<String>,
     /// Output all positions, including those with zero depth.
     #[arg(short = 'a')]
     all: bool,
@@ -62,20 +65,43 @@ pub fn run(a: Args, opts: &OpenOptions) -> Result<()> {
         all_positions: a.all,
         deletions: a.deletions,
     };
-    let mut spans = Vec::new();
+    let mut regions = Vec::new();
     for r in a.regions.iter().chain(&a.region) {
         match Region::parse(r, ds.header())? {
-            Region::Span { ref_id, beg, end } => spans.push((ref_id, beg, end)),
             Region::Unplaced => bail!("depth: '*' (unplaced reads) has no positions"),
+            region => regions.push(region),
         }
     }
-    if spans.is_empty() {
+    if regions.is_empty() {
         for (i, r) in ds.index()?.references.iter().enumerate() {
             if !r.chunks.is_empty() {
-                spans.push((i, 0, i64::MAX));
+                regions.push(Region::Span {
+                    ref_id: i,
+                    beg: 0,
+                    end: i64::MAX,
+                });
             }
         }
     }
+    let spans: Vec<(usize, i64, i64)> = match &a.bed {
+        // The BED's intervals inside the regions: a position is printed when an interval
+        // holds it, so the merged intervals give the same positions in reference order.
+        Some(path) => {
+            let targets = Targets::from_bed(&Bed::read(path)?, ds.header())
+                .within_regions(&regions, ds.header());
+            (0..ds.header().references.len())
+                .flat_map(|id| targets.intervals(id).iter().map(move |&(b, e)| (id, b, e)))
+                .filter(|&(_, b, e)| b < e)
+                .collect()
+        }
+        None => regions
+            .iter()
+            .filter_map(|r| match *r {
+                Region::Span { ref_id, beg, end } => Some((ref_id, beg, end)),
+                Region::Unplaced => None,
+            })
+            .collect(),
+    };
     let mut out = open_stream(a.output.as_deref())?;
     if a.header {
         writeln!(out, "#CHROM\tPOS\t{}", a.dataset)?;

@@ -5,7 +5,6 @@ use std::path::Path;
 use anyhow::{bail, Context, Result};
 use bams3_core::dataset::OpenOptions;
 use bams3_core::dataset::{Dataset, RecordFilter};
-use bams3_core::region::Region;
 use bams3_core::{Error, Header};
 
 use crate::output::RecordSink;
@@ -20,6 +19,8 @@ pub struct Args {
     /// Export only records overlapping this region (repeatable); default the whole dataset.
     #[arg(long)]
     region: Vec<String>,
+    #[command(flatten)]
+    select: crate::selection::Args,
     /// Also write OUT.bam.bai (or .csi for references over 512 Mbp).
     #[arg(long)]
     index: bool,
@@ -46,11 +47,8 @@ pub fn run(a: Args, opts: &OpenOptions) -> Result<()> {
     if a.index && to_stdout {
         bail!("--index needs an output file, not standard output");
     }
-    let regions = a
-        .region
-        .iter()
-        .map(|r| Region::parse(r, ds.header()))
-        .collect::<bams3_core::Result<Vec<_>>>()?;
+    let selection = a.select.selection(&a.region, ds.header())?;
+    let whole = matches!(&selection, bams3_core::region::Selection::Regions { regions, within: None } if regions.is_empty());
     // Export is always in coordinate order: say so when the index needs it, and when the
     // input was not sorted (its @HD SO would now be wrong), as samtools sort does.
     let header = if a.index || !ds.metadata().sorted_input {
@@ -61,15 +59,9 @@ pub fn run(a: Args, opts: &OpenOptions) -> Result<()> {
     let path = (!to_stdout).then_some(a.output.as_str());
     let result = (|| -> Result<()> {
         let mut sink = RecordSink::bam(path, &header, a.threads, a.level)?;
-        let records = if regions.is_empty() {
-            ds.records(RecordFilter::default())
-        } else {
-            ds.query(&regions, RecordFilter::default())
-        };
+        let records = ds.select(&selection, RecordFilter::default());
         // A bar over the dataset's records; a spinner for regions (their count is unknown).
-        let total = regions
-            .is_empty()
-            .then_some(ds.metadata().statistics.total_reads);
+        let total = whole.then_some(ds.metadata().statistics.total_reads);
         let bar = Progress::new(total, a.quiet, None);
         let mut n = 0u64;
         for r in records {

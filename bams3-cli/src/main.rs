@@ -13,6 +13,7 @@ mod output;
 mod progress;
 mod query;
 mod remove;
+mod selection;
 mod serve;
 mod shard;
 mod stats;

@@ -5,7 +5,7 @@ use std::io::Write;
 use anyhow::Result;
 use bams3_core::dataset::OpenOptions;
 use bams3_core::dataset::{Dataset, RecordFilter};
-use bams3_core::region::Region;
+use bams3_core::region::Selection;
 
 use crate::output::{open_stream, RecordSink};
 use crate::units;
@@ -41,6 +41,8 @@ pub struct Args {
     /// Only records with none of these flag bits set.
     #[arg(short = 'F', long = "excl-flags", default_value = "0", value_parser = units::flag_arg)]
     exclude: u16,
+    #[command(flatten)]
+    select: crate::selection::Args,
     /// Threads for BAM compression.
     #[arg(short = '@', long, default_value_t = 1)]
     threads: usize,
@@ -51,11 +53,7 @@ pub struct Args {
 
 pub fn run(a: Args, opts: &OpenOptions) -> Result<()> {
     let ds = Dataset::open_location(&a.dataset, opts)?;
-    let regions = a
-        .regions
-        .iter()
-        .map(|r| Region::parse(r, ds.header()))
-        .collect::<bams3_core::Result<Vec<_>>>()?;
+    let selection = a.select.selection(&a.regions, ds.header())?;
     let filter = RecordFilter {
         min_mapq: a.min_mapq,
         require_flags: a.require,
@@ -68,18 +66,28 @@ pub fn run(a: Args, opts: &OpenOptions) -> Result<()> {
         return Ok(());
     }
     if a.count {
-        // Counted from the index and the coverage streams: no record is rebuilt.
-        let n = ds.count(&regions, filter)?;
+        let n = match &selection {
+            // Counted from the index and the coverage streams: no record is rebuilt.
+            Selection::Regions {
+                regions,
+                within: None,
+            } => ds.count(regions, filter)?,
+            // BED targets: each record's position and CIGAR is tested.
+            _ => {
+                let mut n = 0u64;
+                for r in ds.select(&selection, filter) {
+                    r?;
+                    n += 1;
+                }
+                n
+            }
+        };
         let mut out = open_stream(a.output.as_deref())?;
         writeln!(out, "{n}")?;
         out.flush()?;
         return Ok(());
     }
-    let records = if regions.is_empty() {
-        ds.records(filter)
-    } else {
-        ds.query(&regions, filter)
-    };
+    let records = ds.select(&selection, filter);
     let mut sink = if a.bam {
         RecordSink::bam(a.output.as_deref(), ds.header(), a.threads, 6)?
     } else {

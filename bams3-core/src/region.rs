@@ -1,4 +1,11 @@
-//! Region strings as samtools reads them.
+//! Region strings as samtools reads them, BED files of targets (`-L`), and how they combine
+//! into the records a query selects (`-M`).
+
+mod bed;
+mod targets;
+
+pub use bed::{Bed, BedInterval};
+pub use targets::{Selection, Targets};
 
 use crate::{Error, Header, Result};
 

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use super::{Dataset, RecordFilter};
 use crate::chunk::ChunkData;
 use crate::index::ChunkEntry;
-use crate::region::Region;
+use crate::region::{Region, Selection, Targets};
 use crate::{Record, Result};
 
 /// What part of a dataset one pass reads.
@@ -18,6 +18,8 @@ enum Scope {
     Reference(usize),
     /// Records of a reference overlapping `[beg, end)`.
     Span(usize, i64, i64),
+    /// Records of a reference overlapping any of the query's targets.
+    Targets(usize),
     /// Records without a reference.
     Unplaced,
 }
@@ -34,6 +36,49 @@ impl Dataset {
             })
             .collect();
         Query::new(self.clone(), scopes, filter)
+    }
+
+    /// The records `selection` chooses, as `samtools view` chooses them with the same region
+    /// arguments, `-L` and `-M`.
+    ///
+    /// ```no_run
+    /// use bams3_core::dataset::{Dataset, RecordFilter};
+    /// use bams3_core::region::{Bed, Selection};
+    /// let ds = Dataset::open("sample.bams3").unwrap();
+    /// let bed = Bed::read("targets.bed").unwrap();
+    /// let selection = Selection::new(&[], Some(&bed), true, ds.header()).unwrap();
+    /// for r in ds.select(&selection, RecordFilter::default()) {
+    ///     println!("{}", r.unwrap().name());
+    /// }
+    /// ```
+    pub fn select(self: &Arc<Self>, selection: &Selection, filter: RecordFilter) -> Query {
+        match selection {
+            Selection::Regions { regions, within } => {
+                let mut q = if regions.is_empty() {
+                    self.records(filter)
+                } else {
+                    self.query(regions, filter)
+                };
+                q.within = within.clone().map(Arc::new);
+                if q.within.is_some() {
+                    // Unplaced reads never overlap a BED interval (samtools drops them too).
+                    q.scopes.retain(|s| !matches!(s, Scope::Unplaced));
+                }
+                q
+            }
+            Selection::Targets(targets) => {
+                let mut scopes: Vec<Scope> = (0..self.header().references.len())
+                    .filter(|&id| !targets.intervals(id).is_empty())
+                    .map(Scope::Targets)
+                    .collect();
+                if targets.unplaced() {
+                    scopes.push(Scope::Unplaced);
+                }
+                let mut q = Query::new(self.clone(), scopes, filter);
+                q.targets = Some(Arc::new(targets.clone()));
+                q
+            }
+        }
     }
 
     /// Every record: references in order, each in coordinate order, then the unplaced ones.
@@ -63,6 +108,10 @@ pub struct Query {
     ds: Arc<Dataset>,
     scopes: VecDeque<Scope>,
     filter: RecordFilter,
+    /// The targets of `Scope::Targets` (`-M`).
+    targets: Option<Arc<Targets>>,
+    /// Targets every record must also overlap (`-L` without `-M`).
+    within: Option<Arc<Targets>>,
     current: Option<Scope>,
     pending: VecDeque<(usize, ChunkEntry)>,
     heap: BinaryHeap<Reverse<(i32, bool, usize, usize)>>,
@@ -79,6 +128,8 @@ impl Query {
             ds,
             scopes: scopes.into(),
             filter,
+            targets: None,
+            within: None,
             current: None,
             pending: VecDeque::new(),
             heap: BinaryHeap::new(),
@@ -94,6 +145,14 @@ impl Query {
         let chunks = match scope {
             Scope::Reference(id) => ds.chunks(Some(id), None)?,
             Scope::Span(id, beg, end) => ds.chunks(Some(id), Some((beg, end)))?,
+            Scope::Targets(id) => {
+                let t = self.targets.as_deref().expect("target scopes have targets");
+                let ivs = t.intervals(id);
+                let hull = (ivs[0].0, ivs[ivs.len() - 1].1);
+                let mut chunks = ds.chunks(Some(id), Some(hull))?;
+                chunks.retain(|e| t.overlaps(id, e.first_pos, e.max_end));
+                chunks
+            }
             Scope::Unplaced => ds.chunks(None, None)?,
         };
         let mut chosen: Vec<(usize, ChunkEntry)> = chunks
@@ -112,10 +171,15 @@ impl Query {
         Ok(())
     }
 
-    /// The span of the current scope, if it is a region.
-    fn span(&self) -> Option<(i64, i64)> {
+    /// The span of the current scope that may hold records of `entry`, if it is a region: for
+    /// targets, the hull of those the chunk overlaps (each record is still tested exactly).
+    fn span(&self, entry: &ChunkEntry) -> Option<(i64, i64)> {
         match self.current {
             Some(Scope::Span(_, beg, end)) => Some((beg, end)),
+            Some(Scope::Targets(id)) => self
+                .targets
+                .as_deref()
+                .and_then(|t| t.hull_within(id, entry.first_pos, entry.max_end)),
             _ => None,
         }
     }
@@ -137,9 +201,16 @@ impl Query {
             let r = r?;
             let inside = match scope {
                 Scope::Span(_, beg, end) => (r.pos() as i64) < end && r.end() > beg,
+                Scope::Targets(id) => self
+                    .targets
+                    .as_deref()
+                    .is_some_and(|t| t.overlaps(id, r.pos() as i64, r.end())),
                 _ => true,
             };
-            if inside && self.filter.keep(&r) {
+            let within = self.within.as_deref().is_none_or(|t| {
+                r.ref_id() >= 0 && t.overlaps(r.ref_id() as usize, r.pos() as i64, r.end())
+            });
+            if inside && within && self.filter.keep(&r) {
                 return Ok(Some(r));
             }
         }
@@ -155,7 +226,7 @@ impl Query {
         // next chunk decoded on a second thread while this one is formatted (decompressing
         // qualities is most of a read's CPU time).
         let limit = self.ds.storage.read_ahead().max(1);
-        let (span, filter) = (self.span(), self.filter);
+        let filter = self.filter;
         for (_, entry) in self.pending.iter() {
             if self.prefetch.len() >= limit {
                 break;
@@ -166,6 +237,7 @@ impl Query {
             let (tx, rx) = std::sync::mpsc::sync_channel(1);
             let ds = self.ds.clone();
             let e = entry.clone();
+            let span = self.span(entry);
             let spawned = std::thread::Builder::new()
                 .name("bams3-prefetch".into())
                 .spawn(move || {
@@ -191,7 +263,7 @@ impl Query {
             None if self.ds.is_legacy() => self.ds.chunk_iter(entry)?,
             None => Box::new(
                 self.ds
-                    .read_chunk_selecting(entry, self.span(), &self.filter)?
+                    .read_chunk_selecting(entry, self.span(entry), &self.filter)?
                     .into_records(),
             ),
         };
