@@ -25,5 +25,5 @@ pub use names::{chunk_key, escape_reference};
 pub use open::{Dataset, OpenOptions};
 pub use query::Query;
 pub use remove::remove;
-pub use writer::{DatasetWriter, WriteOptions, WriteSummary};
 pub(crate) use writer::{bin_key, commit, BinKey};
+pub use writer::{DatasetWriter, WriteOptions, WriteSummary};
