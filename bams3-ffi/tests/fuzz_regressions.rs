@@ -8,6 +8,11 @@
 mod targets;
 
 use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+/// The targets share one scratch directory per process, which each test removes at its end:
+/// the tests take turns.
+static SCRATCH_TURN: Mutex<()> = Mutex::new(());
 
 fn fuzz_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../fuzz")
@@ -38,6 +43,7 @@ fn replay(kind: &str) -> usize {
 
 #[test]
 fn every_corpus_input_and_every_past_crash_decode_without_panic() {
+    let _turn = SCRATCH_TURN.lock().unwrap_or_else(|e| e.into_inner());
     let corpus = replay("corpus");
     let crashes = replay("regressions");
     targets::remove_scratch();
@@ -53,12 +59,14 @@ fn every_corpus_input_and_every_past_crash_decode_without_panic() {
     );
 }
 
-/// Writes the seed corpus into `BAMS3_FUZZ_SEEDS` (bench/fuzz.sh runs this when a target's
-/// corpus is empty): `cargo test --release -p bams3-ffi --test fuzz_regressions -- --ignored`.
+/// Every target has a seed built from real objects. With `BAMS3_FUZZ_SEEDS` set (bench/fuzz.sh
+/// does, when a target's corpus is empty) the seeds are written there; otherwise into a scratch
+/// directory that is removed, so the test still checks that each target gets one.
 #[test]
-#[ignore = "writes seed files; run by bench/fuzz.sh"]
 fn write_seed_corpus() {
-    let dir = PathBuf::from(std::env::var_os("BAMS3_FUZZ_SEEDS").expect("BAMS3_FUZZ_SEEDS"));
+    let _turn = SCRATCH_TURN.lock().unwrap_or_else(|e| e.into_inner());
+    let scratch = std::env::temp_dir().join(format!("bams3-fuzz-seeds-{}", std::process::id()));
+    let dir = std::env::var_os("BAMS3_FUZZ_SEEDS").map_or_else(|| scratch.clone(), PathBuf::from);
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
     let mut counts = std::collections::BTreeMap::new();
     for (target, bytes) in targets::seeds(&root) {
@@ -69,6 +77,7 @@ fn write_seed_corpus() {
         std::fs::write(d.join(format!("seed-{n:03}")), bytes).unwrap();
     }
     targets::remove_scratch();
+    let _ = std::fs::remove_dir_all(&scratch);
     for (name, _) in targets::ALL {
         assert!(counts.contains_key(name), "no seed for {name}");
     }

@@ -42,13 +42,13 @@ impl Dataset {
     /// arguments, `-L` and `-M`.
     ///
     /// ```no_run
-    /// use bams3_core::dataset::{Dataset, RecordFilter};
+    /// use bams3_core::dataset::{Dataset, OpenOptions, RecordFilter};
     /// use bams3_core::region::{Bed, Selection};
-    /// let ds = Dataset::open("sample.bams3").unwrap();
+    /// let ds = Dataset::open_location("sample.bams3", &OpenOptions::default()).unwrap();
     /// let bed = Bed::read("targets.bed").unwrap();
     /// let selection = Selection::new(&[], Some(&bed), true, ds.header()).unwrap();
     /// for r in ds.select(&selection, RecordFilter::default()) {
-    ///     println!("{}", r.unwrap().name());
+    ///     println!("{}", String::from_utf8_lossy(r.unwrap().name()));
     /// }
     /// ```
     pub fn select(self: &Arc<Self>, selection: &Selection, filter: RecordFilter) -> Query {
