@@ -29,7 +29,9 @@ function inline(manifest, ws) {
 }
 
 function copyDir(from, to) {
-  fs.cpSync(from, to, { recursive: true, filter: (src) => !src.includes(`${path.sep}target`) });
+  // Skips build output (a `target` directory), not sources whose names merely start so
+  // (bams3-core/src/region/targets.rs).
+  fs.cpSync(from, to, { recursive: true, filter: (src) => path.basename(src) !== 'target' });
 }
 
 fs.rmSync(OUT, { recursive: true, force: true });
