@@ -45,6 +45,7 @@ pub fn run(a: Args, open: &OpenOptions) -> Result<()> {
         source: Source {
             file: a.input.clone(),
             format: format!("BAMS3 {}", ds.metadata().version),
+            fingerprint: None,
         },
         ..WriteOptions::default()
     };

@@ -309,3 +309,65 @@ fn validate_draws_a_bar_on_a_terminal_and_nothing_into_pipes() {
         "validate's summary line changed: {stdout:?}"
     );
 }
+
+#[test]
+fn sharded_conversion_draws_a_bar_on_a_terminal_and_nothing_into_pipes() {
+    let tmp = TempDir::new("progress-shard");
+    // A shard needs an indexed input: a copy indexed here, so the test data stays untouched.
+    let bam = tmp.join("in.bam");
+    std::fs::copy(real_bam("human_mouse_smaller.bam"), &bam).unwrap();
+    let mut index = Command::new("samtools");
+    index.arg("index").arg(&bam);
+    let out = run(&mut index);
+    check_ok(&index, &out);
+
+    let ds = tmp.join("tty.bams3");
+    let cmd = format!(
+        "{} convert --shard 1/1 {} {}",
+        bams3_bin(),
+        sh_quote(&bam),
+        sh_quote(&ds)
+    );
+    let (out, tty) = in_pty(&cmd);
+    assert!(out.status.success(), "`{cmd}` in a pty failed:\n{tty}");
+    assert!(
+        has_bar(&tty) && tty.contains("MB/s"),
+        "`{cmd}` on a terminal drew no bar with %, ETA, records/s and MB/s:\n{}",
+        tty.chars().take(2000).collect::<String>()
+    );
+    assert!(
+        tty.contains("bams3: shard 1/1: converted 248661 records"),
+        "summary line missing:\n{tty}"
+    );
+    let (out, tty) = in_pty(&format!("{cmd} --quiet"));
+    assert!(out.status.success(), "`{cmd} --quiet` failed:\n{tty}");
+    assert!(tty.trim().is_empty(), "`{cmd} --quiet` drew:\n{tty}");
+
+    let mut cmd = bams3();
+    cmd.args(["convert", "--shard", "1/1"])
+        .arg(&bam)
+        .arg(tmp.join("pipe.bams3"));
+    let out = run(&mut cmd);
+    check_ok(&cmd, &out);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !err.contains('\r') && !err.contains('\x1b') && err.lines().count() == 1,
+        "`{}` wrote more than its summary line into a pipe: {err:?}",
+        describe(&cmd)
+    );
+    assert!(
+        err.starts_with("bams3: shard 1/1: converted 248661 records"),
+        "{err:?}"
+    );
+    // The bar changed nothing: the shard finalizes into the dataset a plain convert gives.
+    let mut cmd = bams3();
+    cmd.args(["finalize", "--quiet"])
+        .arg(tmp.join("pipe.bams3"));
+    let out = run(&mut cmd);
+    check_ok(&cmd, &out);
+    let plain = tmp.join("plain.bams3");
+    convert(&bam, &plain, &["--quiet"]);
+    let a = ok(bams3().arg("query").arg(tmp.join("pipe.bams3")));
+    let b = ok(bams3().arg("query").arg(&plain));
+    assert!(a == b && !a.is_empty(), "sharded and plain datasets differ");
+}

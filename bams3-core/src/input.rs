@@ -46,6 +46,8 @@ pub struct AlignmentInput {
     what: String,
     /// Last bytes of a BGZF input, checked against the end-of-file block at the end.
     tail: Option<Arc<Mutex<Tail>>>,
+    /// Block boundaries of a BGZF input, for [`AlignmentInput::resume_point`].
+    blocks: Option<Arc<Mutex<bam::BlockLog>>>,
 }
 
 /// The last [`bam::BGZF_EOF`]-sized bytes a stream delivered.
@@ -188,6 +190,7 @@ impl AlignmentInput {
                 inner: Inner::Cram(open(Box::new(stream), what)?),
                 what: what.to_string(),
                 tail: None,
+                blocks: None,
             });
         }
         if head.starts_with(&[0x1f, 0x8b]) && !is_bgzf(&head) {
@@ -198,19 +201,15 @@ impl AlignmentInput {
         }
         if head.starts_with(&[0x1f, 0x8b]) {
             let tail = Arc::new(Mutex::new(Tail::default()));
-            let stream = TailReader {
-                inner: stream,
-                tail: tail.clone(),
-            };
-            let decoded: Box<dyn Read + Send> = if threads > 1 {
-                let n = std::num::NonZero::new(threads).expect("threads > 1");
-                Box::new(noodles_bgzf::io::MultithreadedReader::with_worker_count(
-                    n, stream,
-                ))
-            } else {
-                Box::new(noodles_bgzf::io::Reader::new(stream))
-            };
-            return Self::decompressed(decoded, "BGZF", what, Some(tail));
+            let blocks = bam::BlockLog::new(0, 0);
+            let decoded = bgzf_stream(stream, threads, &tail, &blocks);
+            let mut input = Self::decompressed(decoded, "BGZF", what, Some(tail))?;
+            if input.format == Format::Bam {
+                input.blocks = Some(blocks);
+            } else if let Ok(mut b) = blocks.lock() {
+                b.stop();
+            }
+            return Ok(input);
         }
         if is_binary(&head) {
             return Err(Error::corrupt(
@@ -247,6 +246,7 @@ impl AlignmentInput {
                 inner: Inner::Bam(reader),
                 what: what.to_string(),
                 tail,
+                blocks: None,
             });
         }
         Self::sam(Box::new(BufReader::new(decoded)), what, tail)
@@ -259,7 +259,88 @@ impl AlignmentInput {
             inner: Inner::Sam(reader),
             what: what.to_string(),
             tail,
+            blocks: None,
         })
+    }
+
+    /// A BAM input reopened at `point` (a record start [`AlignmentInput::resume_point`] gave
+    /// for the same file): `raw` is the file from byte `point.block` on, `header` the file's
+    /// header. Records come from that one on, and the end-of-file check still applies.
+    pub fn resume_bam(
+        raw: Box<dyn Read + Send>,
+        header: Header,
+        point: bam::ResumePoint,
+        threads: usize,
+        what: &str,
+    ) -> Result<Self> {
+        let tail = Arc::new(Mutex::new(Tail::default()));
+        let blocks = bam::BlockLog::new(point.block, point.block_start);
+        let mut decoded = bgzf_stream(raw, threads, &tail, &blocks);
+        let skipped = io::copy(&mut (&mut decoded).take(point.within), &mut io::sink())
+            .map_err(|e| Error::corrupt(what, format!("at offset {}: {e}", point.block)))?;
+        if skipped != point.within {
+            return Err(Error::corrupt(
+                what,
+                "ends before the journal's resume point: not the file the conversion started from",
+            ));
+        }
+        Ok(AlignmentInput {
+            format: Format::Bam,
+            inner: Inner::Bam(bam::Reader::resume_at(
+                decoded,
+                header,
+                what,
+                point.offset(),
+            )),
+            what: what.to_string(),
+            tail: Some(tail),
+            blocks: Some(blocks),
+        })
+    }
+
+    /// The BAM file or S3 object `location` reopened at `point`, a record start an earlier
+    /// read of the same file gave ([`AlignmentInput::resume_point`]): its header is read
+    /// again from its start, its records come from `point` on.
+    pub fn reopen_at(
+        location: &str,
+        store: &crate::storage::StoreOptions,
+        point: bam::ResumePoint,
+        threads: usize,
+    ) -> Result<AlignmentInput> {
+        let first = Self::open_with(location, 1, store)?;
+        if first.format != Format::Bam {
+            return Err(Error::Invalid(format!(
+                "{location}: not a BAM file, so it cannot be reopened at a record"
+            )));
+        }
+        let header = first.header().clone();
+        drop(first);
+        let src = crate::shard::InputSource::open(location, store)?;
+        Self::resume_bam(
+            src.reader_at(point.block)?,
+            header,
+            point,
+            threads,
+            location,
+        )
+    }
+
+    /// Where the record last read starts in a BAM input, as a point
+    /// [`AlignmentInput::resume_bam`] reopens the file at; `None` for other inputs.
+    pub fn resume_point(&self) -> Option<bam::ResumePoint> {
+        let (Inner::Bam(r), Some(blocks)) = (&self.inner, &self.blocks) else {
+            return None;
+        };
+        blocks.lock().ok()?.point(r.last_start())
+    }
+
+    /// No [`AlignmentInput::resume_point`] will be asked for: stop logging blocks.
+    pub fn stop_resume_points(&mut self) {
+        if let Some(b) = self.blocks.take() {
+            if let Ok(mut b) = b.lock() {
+                b.stop();
+            }
+        }
     }
 
     /// What the input turned out to be.
@@ -306,6 +387,30 @@ impl AlignmentInput {
             }
         }
         Ok(r)
+    }
+}
+
+/// The decompressed bytes of a BGZF stream, its raw bytes seen by `tail` and `blocks`.
+fn bgzf_stream<R: Read + Send + 'static>(
+    raw: R,
+    threads: usize,
+    tail: &Arc<Mutex<Tail>>,
+    blocks: &Arc<Mutex<bam::BlockLog>>,
+) -> Box<dyn Read + Send> {
+    let stream = bam::BlockTracker::new(
+        TailReader {
+            inner: raw,
+            tail: tail.clone(),
+        },
+        blocks.clone(),
+    );
+    if threads > 1 {
+        let n = std::num::NonZero::new(threads).expect("threads > 1");
+        Box::new(noodles_bgzf::io::MultithreadedReader::with_worker_count(
+            n, stream,
+        ))
+    } else {
+        Box::new(noodles_bgzf::io::Reader::new(stream))
     }
 }
 

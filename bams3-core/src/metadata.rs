@@ -113,6 +113,11 @@ pub struct Source {
     pub file: String,
     /// `BAM` or `SAM`.
     pub format: String,
+    /// The input's identity (`sha256:` of its size and first MiB) when it was a file or an S3
+    /// object converted by `bams3 convert`: how `convert --resume` knows a complete dataset is
+    /// of the same input.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fingerprint: Option<String>,
 }
 
 /// Dataset-wide record counts.

@@ -83,6 +83,7 @@ impl bams3_writer_options {
             source: Source {
                 file: "-".into(),
                 format: "SAM".into(),
+                fingerprint: None,
             },
         })
     }

@@ -1,8 +1,11 @@
 //! BAM files: reading records as raw bytes and writing them back, BGZF-compressed.
 
+mod blocks;
 mod reader;
 mod writer;
 
+pub use blocks::ResumePoint;
+pub(crate) use blocks::{BlockLog, BlockTracker};
 pub use reader::{bgzf_decoder, Reader};
 pub use writer::Writer;
 

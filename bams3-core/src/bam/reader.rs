@@ -23,6 +23,9 @@ pub struct Reader<R> {
     header: Header,
     what: String,
     records: u64,
+    /// Decompressed offset of the next record (its length field), and of the last one read.
+    offset: u64,
+    last_start: u64,
 }
 
 /// Reads exactly `buf.len()` bytes; `Ok(false)` on a clean end of input before the first byte.
@@ -55,6 +58,7 @@ impl<R: Read> Reader<R> {
         let text = String::from_utf8(text[..end].to_vec())
             .map_err(|_| Error::corrupt(what, "header text is not valid UTF-8"))?;
         let n_ref = read_u32(&mut inner).map_err(err)? as usize;
+        let mut offset = 12 + l_text as u64;
         let mut references = Vec::with_capacity(n_ref.min(1 << 16));
         for _ in 0..n_ref {
             let l_name = read_u32(&mut inner).map_err(err)? as usize;
@@ -64,24 +68,40 @@ impl<R: Read> Reader<R> {
                 .map_err(|_| Error::corrupt(what, "reference name is not valid UTF-8"))?;
             let length = read_u32(&mut inner).map_err(err)? as u64;
             references.push(Reference { name, length });
+            offset += 8 + l_name as u64;
         }
         Ok(Reader {
             inner,
             header: Header { text, references },
             what: what.to_string(),
             records: 0,
+            offset,
+            last_start: offset,
         })
     }
 
     /// Reads records of `header` from a decompressed stream already past the header, at a
     /// record boundary (a shard starts at an index's virtual offset).
     pub fn resume(inner: R, header: Header, what: &str) -> Self {
+        Self::resume_at(inner, header, what, 0)
+    }
+
+    /// [`Reader::resume`] with `inner` starting at decompressed offset `offset` of the file,
+    /// so [`Reader::last_start`] stays an offset in the whole stream.
+    pub fn resume_at(inner: R, header: Header, what: &str, offset: u64) -> Self {
         Reader {
             inner,
             header,
             what: what.to_string(),
             records: 0,
+            offset,
+            last_start: offset,
         }
+    }
+
+    /// Decompressed offset in the stream at which the record last read starts.
+    pub fn last_start(&self) -> u64 {
+        self.last_start
     }
 
     /// The header: text as stored, references from the binary reference list.
@@ -103,6 +123,8 @@ impl<R: Read> Reader<R> {
             return Err(Error::corrupt(&self.what, "truncated BAM record"));
         }
         self.records += 1;
+        self.last_start = self.offset;
+        self.offset += 4 + len as u64;
         Record::from_bytes(buf)
             .map_err(|e| match e {
                 Error::Corrupt { detail, .. } => {

@@ -57,6 +57,7 @@ pub(super) fn present(storage: Arc<dyn Storage>, ds: LegacyDataset) -> Dataset {
                 String::new()
             },
             format: "legacy".into(),
+            fingerprint: None,
         },
         statistics: Statistics {
             total_reads: total,

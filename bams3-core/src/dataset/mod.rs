@@ -11,6 +11,7 @@ mod count;
 mod fetch;
 mod filter;
 mod flagstat;
+pub(crate) mod journal;
 mod legacy_source;
 mod names;
 mod open;
@@ -21,6 +22,9 @@ mod writer;
 
 pub use filter::RecordFilter;
 pub use flagstat::{FlagStatReport, FlagStats};
+pub use journal::{
+    Checkpoint, InputIdentity, Journal, JournalOptions, JournalStart, JOURNAL_PREFIX,
+};
 pub use names::{chunk_key, escape_reference};
 pub use open::{Dataset, OpenOptions};
 pub use query::Query;

@@ -14,10 +14,13 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
 
 use crossbeam_channel::{bounded, unbounded, Receiver, Sender};
 
+use super::journal::{self, Checkpoint, Journal, JournalStart};
 use super::names::chunk_key;
+use crate::bam::ResumePoint;
 use crate::chunk;
 use crate::index::{ChunkEntry, SpatialIndex};
 use crate::metadata::{self, Compression, Metadata, Source, Statistics};
@@ -52,6 +55,7 @@ impl Default for WriteOptions {
             source: Source {
                 file: "-".into(),
                 format: "BAM".into(),
+                fingerprint: None,
             },
         }
     }
@@ -176,6 +180,26 @@ pub struct DatasetWriter {
     /// Writing one shard of a dataset (`crate::shard`): a failure removes only this writer's
     /// chunks, never the dataset-wide objects another process may own.
     shard: bool,
+    /// Parts sent to the workers, and results received back.
+    sent: u64,
+    received: u64,
+    /// Bin of the last record pushed.
+    last_bin: Option<BinKey>,
+    /// The journal of a resumable conversion (`super::journal`), while it can still resume.
+    journal: Option<JournalState>,
+    /// A journal was started in this location (the commit removes it; so does an abort).
+    journaled: bool,
+}
+
+/// Where a writer's journal stands.
+struct JournalState {
+    /// Number of the last checkpoint written.
+    seq: u64,
+    /// Entries already named by a checkpoint.
+    journaled: usize,
+    /// Least time between checkpoints, and when the last was written.
+    every: Duration,
+    last_at: Instant,
 }
 
 impl DatasetWriter {
@@ -239,6 +263,194 @@ impl DatasetWriter {
             entries: Vec::new(),
             error: None,
             shard,
+            sent: 0,
+            received: 0,
+            last_bin: None,
+            journal: None,
+            journaled: false,
+        }
+    }
+
+    /// [`DatasetWriter::create`] for a conversion that can be resumed: writes the journal's
+    /// `start` first, then a checkpoint at most every `every` (at a bin boundary, see
+    /// [`DatasetWriter::checkpoint_due`]) while the records come sorted.
+    ///
+    /// ```no_run
+    /// use bams3_core::{dataset::*, input::AlignmentInput, storage::LocalStorage};
+    /// use std::{sync::Arc, time::Duration};
+    /// let mut input = AlignmentInput::open("in.bam", 2).unwrap();
+    /// let id = InputIdentity::of("in.bam", &Default::default()).unwrap();
+    /// let opts = WriteOptions::default();
+    /// let start = JournalStart::new(id, JournalOptions {
+    ///     chunk_size: opts.chunk_size, level: opts.level, part_bytes: opts.part_bytes as u64 });
+    /// let storage = Arc::new(LocalStorage::new("out.bams3"));
+    /// let header = input.header().clone();
+    /// let mut w = DatasetWriter::create_journaled(storage, header, opts, &start,
+    ///     Duration::from_secs(5)).unwrap();
+    /// let mut n = 0;
+    /// while let Some(r) = input.read_record().unwrap() {
+    ///     if w.checkpoint_due(&r) {
+    ///         w.checkpoint(&r, input.resume_point().unwrap(), n).unwrap();
+    ///     }
+    ///     w.push(r).unwrap();
+    ///     n += 1;
+    /// }
+    /// w.finish().unwrap();
+    /// ```
+    pub fn create_journaled(
+        storage: Arc<dyn Storage>,
+        header: Header,
+        opts: WriteOptions,
+        start: &JournalStart,
+        every: Duration,
+    ) -> Result<Self> {
+        let mut w = Self::create(storage, header, opts)?;
+        w.journaled = true;
+        journal::put_start(&*w.storage, start)?;
+        w.journal = Some(JournalState {
+            seq: 0,
+            journaled: 0,
+            every,
+            last_at: Instant::now(),
+        });
+        Ok(w)
+    }
+
+    /// Continues the conversion `journal` describes in `storage`: keeps the chunks its last
+    /// checkpoint names, deletes every other object of the dataset but the journal, and
+    /// expects the records from the checkpoint's point on (from the start of the input when
+    /// there is no checkpoint, or the journal says to restart). `opts` must be the journal's.
+    pub fn resume(
+        storage: Arc<dyn Storage>,
+        header: Header,
+        opts: WriteOptions,
+        journal: &Journal,
+        every: Duration,
+    ) -> Result<Self> {
+        opts.validate()?;
+        let kept = journal.last.as_ref().filter(|c| !c.restart);
+        let mut keep: std::collections::HashSet<String> = kept
+            .map(|c| c.chunks.iter().map(|c| c.entry.path.clone()).collect())
+            .unwrap_or_default();
+        let last_seq = journal.last.as_ref().map_or(0, |c| c.seq);
+        keep.insert(format!("{}start.json", journal::JOURNAL_PREFIX));
+        if kept.is_some() {
+            for seq in 1..=last_seq {
+                keep.insert(journal::checkpoint_key(seq));
+            }
+        }
+        for key in storage.list("")? {
+            if !keep.contains(&key) {
+                storage.delete(&key)?;
+            }
+        }
+        storage.flush()?;
+        let mut w = Self::start(storage, header, opts, false);
+        w.journaled = true;
+        let mut state = JournalState {
+            seq: 0,
+            journaled: 0,
+            every,
+            last_at: Instant::now(),
+        };
+        if let Some(c) = kept {
+            w.entries = c
+                .chunks
+                .iter()
+                .map(|c| (c.bin.key(), c.entry.clone()))
+                .collect();
+            w.last = c.last_order;
+            w.last_bin = c.last_bin.map(|b| b.key());
+            state.seq = c.seq;
+            state.journaled = w.entries.len();
+        }
+        w.journal = Some(state);
+        Ok(w)
+    }
+
+    /// Whether [`DatasetWriter::checkpoint`] should be called before pushing `record`: the
+    /// writer keeps a journal, the records have come sorted, `record` opens a new bin, and
+    /// the last checkpoint is old enough.
+    pub fn checkpoint_due(&self, record: &Record) -> bool {
+        let Some(j) = &self.journal else {
+            return false;
+        };
+        let key = bin_key(record.ref_id(), record.pos() as i64, self.opts.chunk_size);
+        self.sorted && self.last_bin.is_some_and(|b| key > b) && j.last_at.elapsed() >= j.every
+    }
+
+    /// Writes a checkpoint: `record`, not yet pushed, starts at `point` in the input, after
+    /// `records` records. The bins before it are written out (as pushing it would do), every
+    /// part is waited for and flushed, then the checkpoint object is put.
+    pub fn checkpoint(&mut self, record: &Record, point: ResumePoint, records: u64) -> Result<()> {
+        if self.journal.is_none() || !self.sorted {
+            return Ok(());
+        }
+        let key = bin_key(record.ref_id(), record.pos() as i64, self.opts.chunk_size);
+        self.flush_before(key)?;
+        self.wait_idle()?;
+        self.storage.flush()?;
+        let Some(j) = self.journal.as_mut() else {
+            return Ok(());
+        };
+        let mut new: Vec<(BinKey, ChunkEntry)> = self.entries[j.journaled..].to_vec();
+        new.sort_by_key(|(k, e)| (*k, e.part));
+        let c = Checkpoint {
+            seq: j.seq + 1,
+            restart: false,
+            next: Some(point),
+            records,
+            last_bin: self.last_bin.map(Into::into),
+            last_order: self.last,
+            chunks: new
+                .into_iter()
+                .map(|(bin, entry)| crate::shard::ShardChunk {
+                    bin: bin.into(),
+                    entry,
+                })
+                .collect(),
+        };
+        journal::put_checkpoint(&*self.storage, &c)?;
+        j.seq = c.seq;
+        j.journaled = self.entries.len();
+        j.last_at = Instant::now();
+        Ok(())
+    }
+
+    /// The input is not sorted after all: nothing before can be kept, so the journal says to
+    /// start again, and no more checkpoints come.
+    fn journal_restart(&mut self) -> Result<()> {
+        let Some(j) = self.journal.take() else {
+            return Ok(());
+        };
+        let c = Checkpoint {
+            seq: j.seq + 1,
+            restart: true,
+            next: None,
+            records: 0,
+            last_bin: None,
+            last_order: (0, i64::MIN),
+            chunks: Vec::new(),
+        };
+        journal::put_checkpoint(&*self.storage, &c)
+    }
+
+    /// Whether a checkpoint can still be written (a journal is kept and the input is sorted).
+    pub fn journaling(&self) -> bool {
+        self.journal.is_some()
+    }
+
+    /// Waits for every part sent to the workers.
+    fn wait_idle(&mut self) -> Result<()> {
+        while self.received < self.sent {
+            match self.results.recv() {
+                Ok(r) => self.take_result(r),
+                Err(_) => break,
+            }
+        }
+        match self.error.take() {
+            Some(e) => Err(e),
+            None => Ok(()),
         }
     }
 
@@ -264,8 +476,10 @@ impl DatasetWriter {
         // sort puts them; records without a reference go to the unplaced chunks.
         let key = bin_key(ref_id, pos, self.opts.chunk_size);
         let order = (key.0, if ref_id < 0 { 0 } else { pos });
+        self.last_bin = Some(key);
         if order < self.last {
             self.sorted = false;
+            self.journal_restart()?;
         } else {
             self.last = order;
             if self.sorted {
@@ -331,6 +545,7 @@ impl DatasetWriter {
         };
         *part += 1;
         let sent = self.jobs.as_ref().map(|tx| tx.send(job));
+        self.sent += 1;
         if !matches!(sent, Some(Ok(()))) {
             // A worker died; its error is waiting in the results.
             self.collect_results(true)?;
@@ -352,14 +567,7 @@ impl DatasetWriter {
                     Err(_) => break,
                 }
             };
-            match r {
-                Ok(e) => self.entries.push(e),
-                Err(e) => {
-                    if self.error.is_none() {
-                        self.error = Some(e);
-                    }
-                }
-            }
+            self.take_result(r);
         }
         match self.error.take() {
             Some(e) => Err(e),
@@ -367,11 +575,32 @@ impl DatasetWriter {
         }
     }
 
+    fn take_result(&mut self, r: Result<(BinKey, ChunkEntry)>) {
+        self.received += 1;
+        match r {
+            Ok(e) => self.entries.push(e),
+            Err(e) => {
+                if self.error.is_none() {
+                    self.error = Some(e);
+                }
+            }
+        }
+    }
+
     /// Writes the remaining bins, then the header, the index and, last, the metadata.
+    /// A journaled writer that fails keeps what it stored, for `convert --resume`; once
+    /// committed, its journal is removed.
     pub fn finish(mut self) -> Result<WriteSummary> {
         let r = self.finish_inner();
-        if r.is_err() {
-            self.cleanup();
+        match &r {
+            Err(_) if !self.journaled => self.cleanup(),
+            Err(_) => self.stop_workers(),
+            // The dataset is complete either way; a journal left behind is ignored by
+            // readers and removed by `convert --resume` and `bams3 rm`.
+            Ok(_) if self.journaled => {
+                let _ = journal::delete(&*self.storage);
+            }
+            Ok(_) => {}
         }
         r
     }
@@ -419,12 +648,29 @@ impl DatasetWriter {
         self.cleanup();
     }
 
-    fn cleanup(&mut self) {
+    /// Stops writing and keeps what was stored with its journal, so `convert --resume` can
+    /// continue; a writer without a journal is aborted instead. Returns whether a resumable
+    /// incomplete dataset was left.
+    pub fn suspend(mut self) -> bool {
+        if !self.journaled {
+            self.cleanup();
+            return false;
+        }
+        self.stop_workers();
+        let _ = self.storage.flush();
+        true
+    }
+
+    fn stop_workers(&mut self) {
         self.jobs = None;
         for w in self.workers.drain(..) {
             let _ = w.join();
         }
         let _ = self.collect_results(true);
+    }
+
+    fn cleanup(&mut self) {
+        self.stop_workers();
         for (_, e) in &self.entries {
             let _ = self.storage.delete(&e.path);
         }
@@ -434,6 +680,9 @@ impl DatasetWriter {
         let _ = self.storage.delete(metadata::INDEX_KEY);
         let _ = self.storage.delete(metadata::HEADER_KEY);
         crate::bamstream::objects::delete(&*self.storage);
+        if self.journaled {
+            let _ = journal::delete(&*self.storage);
+        }
     }
 }
 

@@ -31,11 +31,24 @@ pub struct ShardSummary {
     pub replaced: usize,
 }
 
+/// How far a running shard has got, as [`convert_shard`] reports it to its callback: once
+/// before the first record and then every few thousand records.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ShardProgress {
+    /// Records of this shard written so far.
+    pub records: u64,
+    /// Compressed input bytes of the shard's range consumed so far.
+    pub bytes: u64,
+    /// Compressed bytes of the shard's range as the input's index bounds it (the rest of the
+    /// file for the last shard): what `bytes` grows towards.
+    pub total_bytes: u64,
+}
+
 /// Converts shard `spec` of the indexed, coordinate-sorted BAM `input` into `output`: the
 /// chunks of its bins, then its manifest. Never writes `_metadata.json`; refuses an output
 /// that already has one. A run replaces what an earlier run of the same shard left (its old
 /// manifest first, then any chunk of its bins it no longer writes) and touches nothing else.
-/// `cancelled` is polled between records.
+/// `cancelled` is polled between records; `progress` hears how far the shard has got.
 ///
 /// ```no_run
 /// use bams3_core::{dataset::WriteOptions, shard::{convert_shard, ShardSpec}, storage};
@@ -43,7 +56,8 @@ pub struct ShardSummary {
 /// let out = Arc::from(storage::open("sample.bams3").unwrap());
 /// let spec: ShardSpec = "2/4".parse().unwrap();
 /// let s = convert_shard("in.bam", out, spec, WriteOptions::default(),
-///     &Default::default(), &AtomicBool::new(false)).unwrap();
+///     &Default::default(), &AtomicBool::new(false), &mut |p| eprint!("\r{} records", p.records))
+///     .unwrap();
 /// println!("{} records", s.manifest.records);
 /// ```
 pub fn convert_shard(
@@ -53,6 +67,7 @@ pub fn convert_shard(
     opts: WriteOptions,
     store: &StoreOptions,
     cancelled: &AtomicBool,
+    progress: &mut dyn FnMut(ShardProgress),
 ) -> Result<ShardSummary> {
     opts.validate()?;
     if output.head(metadata::METADATA_KEY)?.is_some() {
@@ -108,6 +123,21 @@ pub fn convert_shard(
         ));
     }
     let mut records = bam::Reader::resume(decoded, header.clone(), input);
+    // The shard's byte range ends where the index puts the first record of the next shard.
+    let stop = match end {
+        None => size,
+        Some(e) if e == UNPLACED => index.unplaced_lower_bound().map_or(size, |v| v >> 16),
+        Some(e) => index
+            .lower_bound(e.0 as usize, e.1 * chunk_size as i64)
+            .map_or(size, |v| v >> 16),
+    };
+    let before = src.bytes_read();
+    let report = |records: u64| ShardProgress {
+        records,
+        bytes: src.bytes_read().saturating_sub(before),
+        total_bytes: stop.saturating_sub(block).max(1),
+    };
+    progress(report(0));
 
     let mut writer = DatasetWriter::create_shard(output.clone(), header.clone(), opts.clone())?;
     let mut count = 0u64;
@@ -136,8 +166,11 @@ pub fn convert_shard(
             }
             writer.push(r)?;
             count += 1;
-            if count.is_multiple_of(4096) && cancelled.load(Ordering::Relaxed) {
-                return Err(Error::Cancelled);
+            if count.is_multiple_of(4096) {
+                if cancelled.load(Ordering::Relaxed) {
+                    return Err(Error::Cancelled);
+                }
+                progress(report(count));
             }
         }
         Ok(())
@@ -159,6 +192,7 @@ pub fn convert_shard(
         source: Source {
             file: input.to_string(),
             format: "BAM".into(),
+            fingerprint: None,
         },
         options: ShardOptions {
             chunk_size,

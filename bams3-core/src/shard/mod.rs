@@ -21,7 +21,7 @@ mod source;
 
 use std::str::FromStr;
 
-pub use convert::{convert_shard, ShardSummary};
+pub use convert::{convert_shard, ShardProgress, ShardSummary};
 pub use finalize::{finalize, FinalizeSummary};
 pub use input_index::{InputIndex, ReferenceOffsets, VirtualOffset};
 pub use manifest::{
@@ -29,6 +29,7 @@ pub use manifest::{
     SHARDS_PREFIX,
 };
 pub use plan::{BinId, ShardPlan};
+pub(crate) use source::InputSource;
 
 use crate::Error;
 

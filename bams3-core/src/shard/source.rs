@@ -86,6 +86,23 @@ impl InputSource {
         }
     }
 
+    /// Size of the input and its version: modification time (local) or ETag (S3).
+    pub(crate) fn size_and_version(&self) -> Result<(u64, String)> {
+        match &self.place {
+            Place::Local(p) => {
+                let size = self.size()?;
+                let m = std::fs::metadata(p).map_err(|e| Error::io(&self.location, e))?;
+                Ok((size, crate::dataset::journal::mtime_version(&m)))
+            }
+            Place::S3(s, key) => {
+                let (size, etag) = s
+                    .head_with_etag(key)?
+                    .ok_or_else(|| Error::NotFound(self.location.clone()))?;
+                Ok((size, format!("etag:{}", etag.unwrap_or_default())))
+            }
+        }
+    }
+
     /// Bytes `range` of the input.
     pub(crate) fn range(&self, range: std::ops::Range<u64>) -> Result<Vec<u8>> {
         let n = range.end - range.start;

@@ -56,6 +56,7 @@ impl Job for StartJob {
         let source = Source {
             file: self.input.clone(),
             format: String::new(),
+            fingerprint: None,
         };
         let opts = self.opts.core(source)?;
         check_output(&self.output)?;

@@ -123,6 +123,7 @@ impl Job for CreateJob {
         let opts = self.opts.core(Source {
             file: self.location.clone(),
             format: "SAM".into(),
+            fingerprint: None,
         })?;
         let header = Header::from_sam_text(&self.header)?;
         check_output(&self.location)?;

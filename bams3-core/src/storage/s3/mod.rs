@@ -396,6 +396,17 @@ impl Storage for S3Storage {
     }
 
     fn head(&self, key: &str) -> Result<Option<u64>> {
+        Ok(self.head_with_etag(key)?.map(|(size, _)| size))
+    }
+
+    fn read_ahead(&self) -> usize {
+        READ_AHEAD
+    }
+}
+
+impl S3Storage {
+    /// Size and ETag of `key`, or `None` when there is no such object.
+    pub fn head_with_etag(&self, key: &str) -> Result<Option<(u64, Option<String>)>> {
         self.barrier()?;
         let full = self.full_key(key)?;
         let r = block_on(retry(&full, || async {
@@ -408,14 +419,13 @@ impl Storage for S3Storage {
                 .map_err(|e| classify(e, &self.bucket))
         }))?;
         match r {
-            Ok(o) => Ok(Some(o.content_length().unwrap_or(0).max(0) as u64)),
+            Ok(o) => Ok(Some((
+                o.content_length().unwrap_or(0).max(0) as u64,
+                o.e_tag().map(str::to_string),
+            ))),
             Err(Failure::NotFound) => Ok(None),
             Err(f) => Err(self.error(key, f)),
         }
-    }
-
-    fn read_ahead(&self) -> usize {
-        READ_AHEAD
     }
 }
 
