@@ -30,7 +30,7 @@ pub struct Args {
     /// zstd compression level (1-22).
     #[arg(short = 'l', long, default_value_t = 3)]
     level: i32,
-    /// Worker threads for decompression and compression.
+    /// Worker threads for decompression and compression (1: one thread in all).
     #[arg(short = '@', long, default_value_t = 2)]
     threads: usize,
     /// Memory budget for buffered records (e.g. 512M, 2G).

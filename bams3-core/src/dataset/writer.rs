@@ -224,9 +224,11 @@ impl DatasetWriter {
     }
 
     fn start(storage: Arc<dyn Storage>, header: Header, opts: WriteOptions, shard: bool) -> Self {
-        let threads = opts.threads.max(1);
+        // One thread means one: the parts are encoded on the caller's thread, so a cluster job
+        // given one core (a shard worker, `-@ 1`) does not take more.
+        let threads = if opts.threads <= 1 { 0 } else { opts.threads };
         let budget = opts.buffer_budget();
-        let (job_tx, job_rx) = bounded::<Job>(threads);
+        let (job_tx, job_rx) = bounded::<Job>(threads.max(1));
         // Unbounded: entries are small, and a bounded results channel could deadlock with the
         // main thread blocked on a full job channel while workers wait to report.
         let (res_tx, res_rx) = unbounded();
@@ -544,8 +546,22 @@ impl DatasetWriter {
             records: bin.records,
         };
         *part += 1;
-        let sent = self.jobs.as_ref().map(|tx| tx.send(job));
         self.sent += 1;
+        if self.workers.is_empty() && self.jobs.is_some() {
+            let r = store_part(
+                &*self.storage,
+                &self.header,
+                job,
+                self.opts.level,
+                self.opts.chunk_size as i64,
+            );
+            self.take_result(r);
+            return match self.error.take() {
+                Some(e) => Err(e),
+                None => Ok(()),
+            };
+        }
+        let sent = self.jobs.as_ref().map(|tx| tx.send(job));
         if !matches!(sent, Some(Ok(()))) {
             // A worker died; its error is waiting in the results.
             self.collect_results(true)?;
