@@ -38,7 +38,11 @@ PY=$HOME/.cache/bams3/moto-venv/bin/python
 [ -x "$MOTO" ] || "$HERE/../tests/fetch-data.sh"
 TMP=$(mktemp -d "${BENCH_TMP:-${TMPDIR:-/tmp}}/bams3-soak.XXXXXX")
 PIDS=()
-cleanup() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$TMP"; }
+cleanup() {
+    for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
+    wait 2>/dev/null || true
+    rm -rf "$TMP" 2>/dev/null || true
+}
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 # shellcheck source=bench/lib.sh

@@ -91,12 +91,13 @@ pub fn run(a: Args, open: &OpenOptions) -> Result<()> {
     }
     let every = Duration::from_secs_f64(a.checkpoint_every);
     let store: Arc<dyn Storage> = Arc::from(storage::open_with(&a.output, &open.store)?);
-    let place = if store.head(metadata::METADATA_KEY)?.is_some() {
-        Place::Complete
-    } else if store.any_under("")? {
-        Place::Incomplete
-    } else {
+    // A LIST first: on S3 its error says why access fails (a HEAD's 403 has no body).
+    let place = if !store.any_under("")? {
         Place::Empty
+    } else if store.head(metadata::METADATA_KEY)?.is_some() {
+        Place::Complete
+    } else {
+        Place::Incomplete
     };
     let resume_cmd = format!("bams3 convert --resume {} {}", a.input, a.output);
     let journal = match (place, a.resume) {

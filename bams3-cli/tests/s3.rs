@@ -251,7 +251,15 @@ fn convert_to_s3_then_every_command_matches_local() {
     );
     fails_with(
         w.bams3().arg("convert").arg(input()).arg(&partial),
-        &["already exists"],
+        &["incomplete dataset", "--resume", "bams3 rm"],
+    );
+    // It has no journal (not a conversion that can continue): --resume says so.
+    fails_with(
+        w.bams3()
+            .args(["convert", "--resume"])
+            .arg(input())
+            .arg(&partial),
+        &["without a journal", "bams3 rm"],
     );
     ok(w.bams3().arg("rm").arg(&partial));
     ok(w.bams3().arg("convert").arg(input()).arg(&partial));
