@@ -192,7 +192,8 @@ pub fn convert_shard(
         source: Source {
             file: input.to_string(),
             format: "BAM".into(),
-            fingerprint: None,
+            // As a single `bams3 convert` records it, so the finalized metadata is the same.
+            fingerprint: Some(crate::dataset::InputIdentity::of(input, store)?.fingerprint),
         },
         options: ShardOptions {
             chunk_size,
