@@ -47,7 +47,8 @@ objects() { # LOCATION
 
 # A seeded random number below $1 (an LCG, as tests/resume.rs).
 state=$SEED
-below() { state=$(( (state * 6364136223846793005 + 1442695040888963407) & 0x7fffffffffffffff )); echo $(( (state >> 16) % $1 )); }
+# Sets R (not echoed: a command substitution's subshell would lose the new state).
+below() { state=$(( (state * 6364136223846793005 + 1442695040888963407) & 0x7fffffffffffffff )); R=$(( (state >> 16) % $1 )); }
 
 crash_test() { # NAME OUTDIR_PREFIX: a reference, then KILLS killed-and-resumed conversions
     local name=$1 prefix=$2 t0 full kill_ms resumed interrupted=0 i out pid
@@ -59,7 +60,8 @@ crash_test() { # NAME OUTDIR_PREFIX: a reference, then KILLS killed-and-resumed 
     : > "$TMP/$name.resumes"
     for i in $(seq "$KILLS"); do
         out=$prefix/killed-$i.bams3
-        kill_ms=$(( 200 + $(below "$(awk -v f="$full" 'BEGIN{printf "%d", f*900}')") ))
+        below "$(awk -v f="$full" 'BEGIN{printf "%d", f*900}')"
+        kill_ms=$((200 + R))
         "$BAMS3" "${ARGS[@]}" convert --quiet "$IN" "$out" & pid=$!
         sleep "$(awk -v m="$kill_ms" 'BEGIN{printf "%.3f", m/1000}')"
         if kill -9 "$pid" 2>/dev/null; then
