@@ -100,6 +100,12 @@ pub fn run(a: Args, open: &OpenOptions) -> Result<()> {
         Place::Incomplete
     };
     let resume_cmd = format!("bams3 convert --resume {} {}", a.input, a.output);
+    let say_resumable = || {
+        eprintln!(
+            "bams3: {} is incomplete: continue with `{resume_cmd}`, or remove it with `bams3 rm {}`",
+            a.output, a.output
+        )
+    };
     let journal = match (place, a.resume) {
         (Place::Complete, false) => return Err(Error::AlreadyExists(a.output).into()),
         (Place::Incomplete, false) => bail!(
@@ -111,7 +117,7 @@ pub fn run(a: Args, open: &OpenOptions) -> Result<()> {
         (Place::Empty, false) if !storage::is_s3(&a.output) && Path::new(&a.output).exists() => {
             return Err(Error::AlreadyExists(a.output).into())
         }
-        (Place::Complete, true) => return already_complete(&a, &*store, open),
+        (Place::Complete, true) => return already_complete(&a, store, open),
         (Place::Incomplete, true) => match Journal::load(&*store)? {
             Some(j) => Some(j),
             None => bail!(
@@ -248,10 +254,7 @@ pub fn run(a: Args, open: &OpenOptions) -> Result<()> {
             false
         };
         if kept {
-            eprintln!(
-                "bams3: {} is incomplete: continue with `{resume_cmd}`, or remove it with `bams3 rm {}`",
-                a.output, a.output
-            );
+            say_resumable();
         } else {
             remove_if_empty(Path::new(&a.output));
         }
@@ -264,10 +267,7 @@ pub fn run(a: Args, open: &OpenOptions) -> Result<()> {
         Err(e) => {
             bar.finish();
             if journaled {
-                eprintln!(
-                    "bams3: {} is incomplete: continue with `{resume_cmd}`, or remove it with `bams3 rm {}`",
-                    a.output, a.output
-                );
+                say_resumable();
             }
             remove_if_empty(Path::new(&a.output));
             return Err(e.into());
@@ -318,9 +318,8 @@ fn resumable_failure(e: &anyhow::Error) -> bool {
 }
 
 /// `convert --resume` onto a complete dataset: nothing to do when it is of the same input.
-fn already_complete(a: &Args, store: &dyn Storage, open: &OpenOptions) -> Result<()> {
-    let ds =
-        bams3_core::dataset::Dataset::open(Arc::from(storage::open_with(&a.output, &open.store)?))?;
+fn already_complete(a: &Args, store: Arc<dyn Storage>, open: &OpenOptions) -> Result<()> {
+    let ds = bams3_core::dataset::Dataset::open(store.clone())?;
     let now = InputIdentity::of(&a.input, &open.store)?;
     if ds.metadata().source.fingerprint.as_deref() != Some(now.fingerprint.as_str()) {
         bail!(

@@ -307,15 +307,9 @@ impl AlignmentInput {
         point: bam::ResumePoint,
         threads: usize,
     ) -> Result<AlignmentInput> {
-        let first = Self::open_with(location, 1, store)?;
-        if first.format != Format::Bam {
-            return Err(Error::Invalid(format!(
-                "{location}: not a BAM file, so it cannot be reopened at a record"
-            )));
-        }
-        let header = first.header().clone();
-        drop(first);
+        // The header's blocks only, as a shard reads them (not a stream of the whole file).
         let src = crate::shard::InputSource::open(location, store)?;
+        let (header, _) = crate::shard::read_header(&src)?;
         Self::resume_bam(
             src.reader_at(point.block)?,
             header,

@@ -450,10 +450,7 @@ impl DatasetWriter {
                 Err(_) => break,
             }
         }
-        match self.error.take() {
-            Some(e) => Err(e),
-            None => Ok(()),
-        }
+        self.take_error()
     }
 
     /// The header being written.
@@ -556,10 +553,7 @@ impl DatasetWriter {
                 self.opts.chunk_size as i64,
             );
             self.take_result(r);
-            return match self.error.take() {
-                Some(e) => Err(e),
-                None => Ok(()),
-            };
+            return self.take_error();
         }
         let sent = self.jobs.as_ref().map(|tx| tx.send(job));
         if !matches!(sent, Some(Ok(()))) {
@@ -585,10 +579,12 @@ impl DatasetWriter {
             };
             self.take_result(r);
         }
-        match self.error.take() {
-            Some(e) => Err(e),
-            None => Ok(()),
-        }
+        self.take_error()
+    }
+
+    /// The first error a part met, once.
+    fn take_error(&mut self) -> Result<()> {
+        self.error.take().map_or(Ok(()), Err)
     }
 
     fn take_result(&mut self, r: Result<(BinKey, ChunkEntry)>) {

@@ -230,7 +230,7 @@ pub fn convert_shard(
 }
 
 /// Reads the BAM header from the start of the input; returns it and its decompressed length.
-fn read_header(src: &InputSource) -> Result<(Header, u64)> {
+pub(crate) fn read_header(src: &InputSource) -> Result<(Header, u64)> {
     struct Counted<R>(R, Arc<AtomicU64>);
     impl<R: Read> Read for Counted<R> {
         fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {

@@ -21,6 +21,7 @@ mod source;
 
 use std::str::FromStr;
 
+pub(crate) use convert::read_header;
 pub use convert::{convert_shard, ShardProgress, ShardSummary};
 pub use finalize::{finalize, FinalizeSummary};
 pub use input_index::{InputIndex, ReferenceOffsets, VirtualOffset};
