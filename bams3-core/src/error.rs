@@ -36,7 +36,9 @@ pub enum Error {
         detail: String,
     },
     /// A dataset without `_metadata.json`: never committed, or still being written.
-    #[error("{0}: incomplete dataset (no _metadata.json): the conversion did not finish; continue it with `bams3 convert --resume IN OUT`, or remove it with `bams3 rm`")]
+    #[error(
+        "{0}: incomplete dataset (no _metadata.json): the conversion did not finish; continue it with `bams3 convert --resume IN OUT`, or remove it with `bams3 rm`"
+    )]
     Incomplete(String),
     /// A requested object or file does not exist.
     #[error("{0}: not found")]

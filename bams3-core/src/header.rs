@@ -56,7 +56,7 @@ impl Header {
                     return Err(Error::corrupt(
                         "SAM header",
                         format!("line {}: @SQ without a valid SN and LN", i + 1),
-                    ))
+                    ));
                 }
             }
         }

@@ -7,7 +7,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::chunk::{ChunkStats, StreamId, StreamInfo, CODEC_RANS1, CODEC_RAW, CODEC_ZSTD};
+use crate::chunk::{CODEC_RANS1, CODEC_RAW, CODEC_ZSTD, ChunkStats, StreamId, StreamInfo};
 
 /// The spatial index.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

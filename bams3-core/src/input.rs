@@ -8,7 +8,7 @@ use std::fs::File;
 use std::io::{self, BufRead, BufReader, Read};
 use std::sync::{Arc, Mutex};
 
-use crate::{bam, sam, Error, Header, Record, Result};
+use crate::{Error, Header, Record, Result, bam, sam};
 
 /// The alignment formats `convert` reads.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

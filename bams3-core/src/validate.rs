@@ -3,7 +3,7 @@
 
 mod against;
 
-pub use against::{against, Comparison, Difference};
+pub use against::{Comparison, Difference, against};
 
 use crate::chunk::{ChunkHeader, ChunkStats, Fields};
 use crate::dataset::Dataset;

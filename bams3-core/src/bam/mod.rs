@@ -6,7 +6,7 @@ mod writer;
 
 pub use blocks::ResumePoint;
 pub(crate) use blocks::{BlockLog, BlockTracker};
-pub use reader::{bgzf_decoder, Reader};
+pub use reader::{Reader, bgzf_decoder};
 pub use writer::Writer;
 
 /// The magic at the start of a decompressed BAM stream.

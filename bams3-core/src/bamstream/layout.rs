@@ -3,8 +3,8 @@
 use serde::{Deserialize, Serialize};
 
 use super::framing::framed_len;
-use crate::index::SpatialIndex;
 use crate::Header;
+use crate::index::SpatialIndex;
 
 /// A run of records that is framed on its own in the stream: a chunk, or (for datasets from
 /// unsorted input, whose parts are separately sorted runs) a bin with its parts merged.

@@ -24,11 +24,11 @@ pub mod objects;
 
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
-use std::sync::mpsc::Receiver;
 use std::sync::Arc;
+use std::sync::mpsc::Receiver;
 
-pub use framing::{frame, framed_len, push_block, BLOCK_DATA, BLOCK_OVERHEAD};
-pub use layout::{bam_header, Layout, Unit};
+pub use framing::{BLOCK_DATA, BLOCK_OVERHEAD, frame, framed_len, push_block};
+pub use layout::{Layout, Unit, bam_header};
 pub use objects::PagedLayout;
 
 use crate::chunk::Fields;
@@ -91,7 +91,12 @@ fn refuse_legacy(ds: &Dataset) -> Result<()> {
         return Err(Error::Invalid(format!(
             "{}: a v0.{} dataset records no BAM sizes; convert it with `bams3 upgrade OLD NEW` to read it with htslib",
             ds.storage().root(),
-            ds.metadata().version.trim_start_matches("0.").chars().next().unwrap_or('?')
+            ds.metadata()
+                .version
+                .trim_start_matches("0.")
+                .chars()
+                .next()
+                .unwrap_or('?')
         )));
     }
     Ok(())

@@ -161,7 +161,7 @@ pub fn check(ds: &Dataset) -> Result<()> {
                 return Err(Error::corrupt(
                     format!("{root}/{key}"),
                     "differs from what the index gives: rewrite it with `bams3 htslib-index`",
-                ))
+                ));
             }
             Err(Error::NotFound(_)) => {}
             Err(e) => return Err(e),

@@ -1,9 +1,9 @@
 use std::sync::Arc;
 
 use super::*;
+use crate::Header;
 use crate::dataset::{DatasetWriter, RecordFilter, WriteOptions};
 use crate::storage::LocalStorage;
-use crate::Header;
 
 /// A small pseudo-random generator, so the tests need no dependency and are repeatable.
 struct Rng(u64);

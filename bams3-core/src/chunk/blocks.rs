@@ -10,7 +10,7 @@
 
 use std::ops::Range;
 
-use super::{StreamId, CODEC_RANS1, CODEC_RAW, CODEC_ZSTD};
+use super::{CODEC_RANS1, CODEC_RAW, CODEC_ZSTD, StreamId};
 use crate::codec::varint;
 use crate::{Error, Result};
 
@@ -190,8 +190,8 @@ impl BlockDirectory {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::chunk::{encode, ChunkData, ChunkHeader, Fields, VERSION_BLOCKED};
-    use crate::{sam, Header, Record};
+    use crate::chunk::{ChunkData, ChunkHeader, Fields, VERSION_BLOCKED, encode};
+    use crate::{Header, Record, sam};
 
     /// `n` records with varied lengths (empty sequences included) and tags.
     fn records(n: usize) -> Vec<Record> {

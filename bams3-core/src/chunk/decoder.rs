@@ -1,12 +1,12 @@
 //! Checking a chunk and rebuilding records from its field streams.
 
-use super::blocks::{block_area_start, BlockDirectory, CODEC_BLOCKED};
+use super::blocks::{BlockDirectory, CODEC_BLOCKED, block_area_start};
 use super::encoder::expected_bin;
 use super::{
-    ChunkHeader, Fields, StreamId, StreamInfo, CODEC_RANS1, CODEC_RAW, CODEC_ZSTD, N_STREAMS,
+    CODEC_RANS1, CODEC_RAW, CODEC_ZSTD, ChunkHeader, Fields, N_STREAMS, StreamId, StreamInfo,
 };
 use crate::codec::{rans, varint};
-use crate::record::{Record, FIXED_LEN};
+use crate::record::{FIXED_LEN, Record};
 use crate::{Error, Result};
 
 /// Largest decoded stream accepted; a corrupt length must not make us allocate without bound.
@@ -67,7 +67,7 @@ pub fn decode_stream(info: &StreamInfo, stored: &[u8], what: &str) -> Result<Vec
             return Err(Error::corrupt(
                 what,
                 format!("stream '{id}': unknown codec {c}"),
-            ))
+            ));
         }
     };
     if raw.len() as u64 != info.raw_len {
@@ -311,7 +311,9 @@ impl ChunkData {
         if crc32fast::hash(stored) != info.crc32 {
             return Err(Error::corrupt(
                 what,
-                format!("checksum mismatch in block {b} of stream '{name}' (corrupt or truncated chunk)"),
+                format!(
+                    "checksum mismatch in block {b} of stream '{name}' (corrupt or truncated chunk)"
+                ),
             ));
         }
         let mut out = vec![0u8; bl.starts[b + 1] - bl.starts[b]];

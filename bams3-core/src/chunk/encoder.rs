@@ -1,8 +1,8 @@
 //! Splitting records into field streams and compressing them into one chunk object.
 
-use super::blocks::{BlockDirectory, BlockInfo, BLOCKED_STREAMS, CODEC_BLOCKED, RECORDS_PER_BLOCK};
+use super::blocks::{BLOCKED_STREAMS, BlockDirectory, BlockInfo, CODEC_BLOCKED, RECORDS_PER_BLOCK};
 use super::{
-    ChunkHeader, StreamId, StreamInfo, CODEC_RANS1, CODEC_RAW, CODEC_ZSTD, N_STREAMS, VERSION,
+    CODEC_RANS1, CODEC_RAW, CODEC_ZSTD, ChunkHeader, N_STREAMS, StreamId, StreamInfo, VERSION,
     VERSION_BLOCKED,
 };
 use crate::codec::{rans, varint};

@@ -10,10 +10,10 @@ mod decoder;
 mod encoder;
 
 pub use blocks::{
-    block_area_start, BlockDirectory, BlockInfo, BLOCKED_STREAMS, CODEC_BLOCKED, RECORDS_PER_BLOCK,
+    BLOCKED_STREAMS, BlockDirectory, BlockInfo, CODEC_BLOCKED, RECORDS_PER_BLOCK, block_area_start,
 };
 pub use decoder::{Alignment, AlignmentCursor, ChunkData, OwnedRecords, RecordCursor};
-pub use encoder::{encode, ChunkStats, EncodedChunk};
+pub use encoder::{ChunkStats, EncodedChunk, encode};
 
 use serde::{Deserialize, Serialize};
 

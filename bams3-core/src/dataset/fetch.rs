@@ -8,9 +8,9 @@ use std::ops::Range;
 
 use super::open::Source;
 use super::{Dataset, RecordFilter};
-use crate::chunk::{block_area_start, ChunkData, Fields, StreamId, StreamInfo, CODEC_BLOCKED};
+use crate::chunk::{CODEC_BLOCKED, ChunkData, Fields, StreamId, StreamInfo, block_area_start};
 use crate::index::ChunkEntry;
-use crate::{record, Error, Record, Result};
+use crate::{Error, Record, Result, record};
 
 /// Whether stream `s` is one of `fields` and has bytes to read.
 fn wanted(s: &StreamInfo, fields: Fields) -> bool {

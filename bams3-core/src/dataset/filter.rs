@@ -1,7 +1,7 @@
 //! Which records a read keeps: `samtools view -q/-f/-F`.
 
-use crate::index::ChunkEntry;
 use crate::Record;
+use crate::index::ChunkEntry;
 
 /// Which records a reader keeps, as `samtools view -q/-f/-F`.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]

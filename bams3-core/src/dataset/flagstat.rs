@@ -10,8 +10,8 @@ use crate::codec::varint;
 use crate::index::ChunkEntry;
 use crate::{Error, Record, Result};
 
-use super::fetch::in_parallel;
 use super::Dataset;
+use super::fetch::in_parallel;
 
 /// SAM flag bits, named as in htslib.
 mod flags {

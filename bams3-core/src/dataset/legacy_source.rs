@@ -4,8 +4,8 @@
 
 use std::sync::{Arc, OnceLock};
 
-use super::open::Source;
 use super::Dataset;
+use super::open::Source;
 use crate::index::{ChunkEntry, SpatialIndex};
 use crate::legacy::{self, LegacyChunk, LegacyDataset};
 use crate::metadata::{Compression, Metadata, Source as InputSource, Statistics};

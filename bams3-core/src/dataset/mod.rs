@@ -23,11 +23,11 @@ mod writer;
 pub use filter::RecordFilter;
 pub use flagstat::{FlagStatReport, FlagStats};
 pub use journal::{
-    Checkpoint, InputIdentity, Journal, JournalOptions, JournalStart, JOURNAL_PREFIX,
+    Checkpoint, InputIdentity, JOURNAL_PREFIX, Journal, JournalOptions, JournalStart,
 };
 pub use names::{chunk_key, escape_reference};
 pub use open::{Dataset, OpenOptions};
 pub use query::Query;
 pub use remove::remove;
-pub(crate) use writer::{bin_key, commit, BinKey};
+pub(crate) use writer::{BinKey, bin_key, commit};
 pub use writer::{DatasetWriter, WriteOptions, WriteSummary};

@@ -284,7 +284,7 @@ fn line(kind: &str, fields: &Map<String, Value>, first: &[&str], key: &str) -> R
                 return Err(Error::corrupt(
                     HEADER,
                     format!("{key} {tag} is not a string or number"),
-                ))
+                ));
             }
         };
         if tag.is_empty()

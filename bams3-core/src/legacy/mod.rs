@@ -176,11 +176,7 @@ impl Ctx<'_> {
     /// position", becomes -1); 0-based values are kept (-1 already means "no position").
     pub(crate) fn zero_based(&self, record: usize, stored: i64) -> Result<i32> {
         let pos = if self.one_based {
-            if stored > 0 {
-                stored - 1
-            } else {
-                -1
-            }
+            if stored > 0 { stored - 1 } else { -1 }
         } else {
             stored
         };

@@ -11,7 +11,7 @@ use serde::de::{MapAccess, Visitor};
 use serde::{Deserialize, Deserializer};
 use serde_json::Value;
 
-use super::{build_record, check_cigar_op, Ctx, Fields, CIGAR_OPS};
+use super::{CIGAR_OPS, Ctx, Fields, build_record, check_cigar_op};
 use crate::{Record, Result};
 
 /// BAM 4-bit base codes by character (`=ACMGRSVTWYHKDBN`).
@@ -166,7 +166,7 @@ fn decode_read(r: JsonRead, ctx: &Ctx<'_>, index: usize) -> Result<Record> {
             Value::Number(n) => n.to_string(),
             Value::Bool(b) => b.to_string(),
             other => {
-                return Err(ctx.corrupt(index, format!("tag {tag} has a non-scalar value {other}")))
+                return Err(ctx.corrupt(index, format!("tag {tag} has a non-scalar value {other}")));
             }
         };
         tags.push((key, Cow::Owned(text.into_bytes())));

@@ -6,7 +6,7 @@
 
 use std::borrow::Cow;
 
-use super::{build_record, check_cigar_op, Ctx, Fields};
+use super::{Ctx, Fields, build_record, check_cigar_op};
 use crate::{Record, Result};
 
 const HEADER_LEN: usize = 16;
@@ -136,11 +136,7 @@ fn decode_record(rec: &[u8], ctx: &Ctx<'_>, index: usize) -> Result<Record> {
             let byte = packed[i / 2];
             let code = if i % 2 == 0 { byte >> 4 } else { byte & 0xF };
             // The writer encoded every non-ACGTN character as 0 (BAM `=`); it was never `=`.
-            if code == 0 {
-                N
-            } else {
-                code
-            }
+            if code == 0 { N } else { code }
         })
         .collect();
     let mut qual = qual.map(|q| q.iter().map(|b| b.wrapping_sub(33)).collect::<Vec<u8>>());

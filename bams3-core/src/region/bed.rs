@@ -126,7 +126,7 @@ fn parse_line(raw: &[u8]) -> std::result::Result<Option<BedInterval>, String> {
             return Err(format!(
                 "expected a reference name and a start and end, got {:?}",
                 String::from_utf8_lossy(line)
-            ))
+            ));
         }
     };
     if end < beg {

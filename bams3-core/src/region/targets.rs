@@ -180,7 +180,7 @@ impl Selection {
             (None, true) => {
                 return Err(Error::Invalid(
                     "-M needs regions or a BED file (-L FILE)".into(),
-                ))
+                ));
             }
             (None, false) => Targets::union_of_regions(regions, header),
             (Some(t), true) => t,

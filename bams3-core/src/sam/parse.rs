@@ -8,7 +8,7 @@
 //! say how many were changed. Unlike htslib, anything else malformed is refused with an error
 //! naming the field, instead of being read as 0 or rewritten with a warning.
 
-use crate::record::{cigar_reference_len, flags, reg2bin, AuxIter};
+use crate::record::{AuxIter, cigar_reference_len, flags, reg2bin};
 use crate::{Error, Header, Record, Result};
 
 use super::CIGAR_OPS;
@@ -98,7 +98,19 @@ pub(super) fn parse_line(
             .next()
             .ok_or_else(|| format!("expected at least 11 tab-separated fields, found {i}"))?;
     }
-    let [qname, flag, rname, pos, mapq, cigar, rnext, pnext, tlen, seq, qual] = f;
+    let [
+        qname,
+        flag,
+        rname,
+        pos,
+        mapq,
+        cigar,
+        rnext,
+        pnext,
+        tlen,
+        seq,
+        qual,
+    ] = f;
     // Prefix every later error with the read name: it is what users search their files for.
     let fail = |detail: String| format!("read '{}': {detail}", show(qname));
 
@@ -237,11 +249,7 @@ fn check_query_len(cigar: &[u32], l_seq: usize, what: &str) -> std::result::Resu
 fn show(b: &[u8]) -> String {
     const MAX: usize = 40;
     let s = String::from_utf8_lossy(&b[..b.len().min(MAX)]).into_owned();
-    if b.len() > MAX {
-        s + "…"
-    } else {
-        s
-    }
+    if b.len() > MAX { s + "…" } else { s }
 }
 
 fn parse_qname(qname: &[u8]) -> std::result::Result<(), String> {
@@ -532,7 +540,7 @@ fn parse_tag(field: &[u8], aux: &mut Vec<u8>) -> std::result::Result<(), String>
             return Err(format!(
                 "tag {tag_s} has the unknown type '{}'",
                 other.escape_ascii()
-            ))
+            ));
         }
     }
     Ok(())

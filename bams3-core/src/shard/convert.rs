@@ -3,20 +3,20 @@
 
 use std::collections::{HashMap, HashSet};
 use std::io::Read;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use sha2::{Digest, Sha256};
 
+use super::ShardSpec;
 use super::input_index::InputIndex;
-use super::manifest::{manifest_key, ShardChunk, ShardInput, ShardManifest, ShardOptions};
+use super::manifest::{ShardChunk, ShardInput, ShardManifest, ShardOptions, manifest_key};
 use super::plan::{ShardPlan, UNPLACED};
 use super::source::InputSource;
-use super::ShardSpec;
-use crate::dataset::{bin_key, chunk_key, BinKey, DatasetWriter, WriteOptions};
+use crate::dataset::{BinKey, DatasetWriter, WriteOptions, bin_key, chunk_key};
 use crate::metadata::{self, Source};
 use crate::storage::{Storage, StoreOptions};
-use crate::{bam, Error, Header, Result};
+use crate::{Error, Header, Result, bam};
 
 /// What one shard did.
 #[derive(Debug, Clone)]

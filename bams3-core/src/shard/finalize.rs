@@ -2,8 +2,8 @@
 
 use std::collections::HashSet;
 
-use super::manifest::{manifest_key, ShardManifest, SHARDS_PREFIX};
-use crate::dataset::{commit, BinKey, WriteOptions, WriteSummary};
+use super::manifest::{SHARDS_PREFIX, ShardManifest, manifest_key};
+use crate::dataset::{BinKey, WriteOptions, WriteSummary, commit};
 use crate::index::ChunkEntry;
 use crate::metadata;
 use crate::storage::Storage;

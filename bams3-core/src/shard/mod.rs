@@ -22,12 +22,12 @@ mod source;
 use std::str::FromStr;
 
 pub(crate) use convert::read_header;
-pub use convert::{convert_shard, ShardProgress, ShardSummary};
-pub use finalize::{finalize, FinalizeSummary};
+pub use convert::{ShardProgress, ShardSummary, convert_shard};
+pub use finalize::{FinalizeSummary, finalize};
 pub use input_index::{InputIndex, ReferenceOffsets, VirtualOffset};
 pub use manifest::{
-    manifest_key, ShardChunk, ShardInput, ShardManifest, ShardOptions, MANIFEST_FORMAT,
-    SHARDS_PREFIX,
+    MANIFEST_FORMAT, SHARDS_PREFIX, ShardChunk, ShardInput, ShardManifest, ShardOptions,
+    manifest_key,
 };
 pub use plan::{BinId, ShardPlan};
 pub(crate) use source::InputSource;

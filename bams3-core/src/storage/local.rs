@@ -6,7 +6,7 @@ use std::io::Write;
 use std::ops::Range;
 use std::path::{Path, PathBuf};
 
-use super::{check_key, Blob, Storage};
+use super::{Blob, Storage, check_key};
 use crate::{Error, Result};
 
 /// A dataset stored as a directory tree; object keys are relative paths.

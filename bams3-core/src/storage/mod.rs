@@ -13,7 +13,7 @@ pub mod s3;
 
 use std::ops::{Deref, Range};
 
-pub use cache::{cache_dir, clear_cache, CachePolicy, CachedStore, CACHE_SUBDIRS};
+pub use cache::{CACHE_SUBDIRS, CachePolicy, CachedStore, cache_dir, clear_cache};
 pub use local::LocalStorage;
 pub use s3::S3Storage;
 

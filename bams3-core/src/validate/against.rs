@@ -252,7 +252,7 @@ fn first_different_line(ds: &str, input: &str) -> String {
                     "line {line}: input {:?}, dataset {:?}",
                     x.unwrap_or("(end)"),
                     y.unwrap_or("(end)")
-                )
+                );
             }
         }
     }

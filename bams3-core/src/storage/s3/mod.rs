@@ -19,10 +19,10 @@ use aws_sdk_s3::Client;
 
 pub use client::parse_uri;
 use client::{block_on, runtime};
-use retry::{classify, retry, Failure};
+use retry::{Failure, classify, retry};
 use upload::upload;
 
-use super::{check_key, Blob, Fetched, Storage, StoreOptions};
+use super::{Blob, Fetched, Storage, StoreOptions, check_key};
 use crate::{Error, Result};
 
 /// Bytes of background uploads in flight at once (in MiB permits): uploads overlap with the

@@ -2,11 +2,11 @@
 
 use std::io::{self, Read};
 
-use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::Client;
+use aws_sdk_s3::primitives::ByteStream;
 
 use super::client::block_on;
-use super::retry::{backoff, classify, Failure, MAX_ATTEMPTS};
+use super::retry::{Failure, MAX_ATTEMPTS, backoff, classify};
 
 /// A streaming GET as a blocking [`Read`]. A body interrupted mid-way is resumed from the
 /// current offset with a ranged GET, so a reset costs a retry, never a corrupt input.
@@ -82,11 +82,11 @@ impl S3Reader {
                     Err(e) => match classify(e, &self.bucket) {
                         Failure::Transient(m) => self.fail(m)?,
                         Failure::NotFound => {
-                            return Err(io::Error::new(io::ErrorKind::NotFound, "not found"))
+                            return Err(io::Error::new(io::ErrorKind::NotFound, "not found"));
                         }
                         Failure::Permanent(kind, m) => return Err(io::Error::new(kind, m)),
                         Failure::NotModified => {
-                            return Err(io::Error::other("unexpected 304 Not Modified"))
+                            return Err(io::Error::other("unexpected 304 Not Modified"));
                         }
                     },
                 }

@@ -51,7 +51,7 @@ where
     match (&e, status) {
         (SdkError::TimeoutError(_), _) => return Failure::Transient("timed out".into()),
         (SdkError::DispatchFailure(_), _) | (SdkError::ResponseError(_), _) => {
-            return Failure::Transient(text)
+            return Failure::Transient(text);
         }
         _ => {}
     }
@@ -60,31 +60,60 @@ where
         (Some(304), _) => Failure::NotModified,
         (_, "NoSuchBucket") => Failure::Permanent(
             io::ErrorKind::NotFound,
-            format!("no such bucket '{bucket}': check the bucket name, the region (AWS_REGION) and the endpoint (--endpoint-url)"),
+            format!(
+                "no such bucket '{bucket}': check the bucket name, the region (AWS_REGION) and the endpoint (--endpoint-url)"
+            ),
         ),
         (_, "NoSuchKey") | (Some(404), "" | "NotFound") => Failure::NotFound,
-        (_, "InvalidAccessKeyId" | "SignatureDoesNotMatch" | "InvalidToken" | "ExpiredToken" | "TokenRefreshRequired" | "NotSignedUp") => {
-            Failure::Permanent(
-                io::ErrorKind::PermissionDenied,
-                format!("the store rejected the credentials ({code_s}): check AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, AWS_PROFILE or refresh the session"),
-            )
-        }
+        (
+            _,
+            "InvalidAccessKeyId"
+            | "SignatureDoesNotMatch"
+            | "InvalidToken"
+            | "ExpiredToken"
+            | "TokenRefreshRequired"
+            | "NotSignedUp",
+        ) => Failure::Permanent(
+            io::ErrorKind::PermissionDenied,
+            format!(
+                "the store rejected the credentials ({code_s}): check AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, AWS_PROFILE or refresh the session"
+            ),
+        ),
         (_, "AccessDenied" | "AllAccessDisabled") | (Some(403), _) => Failure::Permanent(
             io::ErrorKind::PermissionDenied,
-            format!("access denied to bucket '{bucket}': check the credentials and the bucket policy (or --no-sign-request for a public bucket)"),
+            format!(
+                "access denied to bucket '{bucket}': check the credentials and the bucket policy (or --no-sign-request for a public bucket)"
+            ),
         ),
-        (_, "PermanentRedirect" | "AuthorizationHeaderMalformed" | "IllegalLocationConstraintException")
+        (
+            _,
+            "PermanentRedirect"
+            | "AuthorizationHeaderMalformed"
+            | "IllegalLocationConstraintException",
+        )
         | (Some(301 | 307), _) => Failure::Permanent(
             io::ErrorKind::InvalidInput,
-            format!("bucket '{bucket}' is in another region: set AWS_REGION to the bucket's region"),
+            format!(
+                "bucket '{bucket}' is in another region: set AWS_REGION to the bucket's region"
+            ),
         ),
         (Some(s), _) if s >= 500 || s == 429 => Failure::Transient(format!("HTTP {s} {code_s}")),
-        (_, "SlowDown" | "InternalError" | "RequestTimeout" | "ServiceUnavailable" | "Throttling" | "ThrottlingException" | "RequestTimeTooSkewed") => {
-            Failure::Transient(code_s.to_string())
-        }
+        (
+            _,
+            "SlowDown"
+            | "InternalError"
+            | "RequestTimeout"
+            | "ServiceUnavailable"
+            | "Throttling"
+            | "ThrottlingException"
+            | "RequestTimeTooSkewed",
+        ) => Failure::Transient(code_s.to_string()),
         (Some(s), _) => Failure::Permanent(
             io::ErrorKind::Other,
-            format!("HTTP {s} {code_s}: {}", e.message().unwrap_or("request refused")),
+            format!(
+                "HTTP {s} {code_s}: {}",
+                e.message().unwrap_or("request refused")
+            ),
         ),
         (None, _) => Failure::Transient(text),
     }

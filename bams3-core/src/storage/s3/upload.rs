@@ -2,12 +2,12 @@
 
 use std::sync::OnceLock;
 
+use aws_sdk_s3::Client;
 use aws_sdk_s3::error::ProvideErrorMetadata;
 use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart};
-use aws_sdk_s3::Client;
 
-use super::retry::{classify, retry, Failure};
+use super::retry::{Failure, classify, retry};
 
 /// Objects larger than this are uploaded in parts, unless `BAMS3_S3_MULTIPART_THRESHOLD`
 /// (bytes) says otherwise; see [`multipart_threshold`].
