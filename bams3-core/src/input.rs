@@ -330,10 +330,10 @@ impl AlignmentInput {
 
     /// No [`AlignmentInput::resume_point`] will be asked for: stop logging blocks.
     pub fn stop_resume_points(&mut self) {
-        if let Some(b) = self.blocks.take() {
-            if let Ok(mut b) = b.lock() {
-                b.stop();
-            }
+        if let Some(b) = self.blocks.take()
+            && let Ok(mut b) = b.lock()
+        {
+            b.stop();
         }
     }
 
@@ -369,15 +369,15 @@ impl AlignmentInput {
             Inner::Sam(r) => r.read_record().map_err(|e| name_input(&self.what, e)),
             Inner::Cram(r) => r.read_record(),
         }?;
-        if r.is_none() {
-            if let Some(tail) = &self.tail {
-                let complete = tail.lock().map(|t| t.buf == bam::BGZF_EOF).unwrap_or(false);
-                if !complete {
-                    return Err(Error::corrupt(
-                        &self.what,
-                        "truncated file (no BGZF end-of-file block)",
-                    ));
-                }
+        if r.is_none()
+            && let Some(tail) = &self.tail
+        {
+            let complete = tail.lock().map(|t| t.buf == bam::BGZF_EOF).unwrap_or(false);
+            if !complete {
+                return Err(Error::corrupt(
+                    &self.what,
+                    "truncated file (no BGZF end-of-file block)",
+                ));
             }
         }
         Ok(r)

@@ -328,10 +328,10 @@ impl BamStream {
     }
 
     fn unit(&mut self, i: usize, u: &Unit) -> Result<Arc<Vec<u8>>> {
-        if let Some((j, data)) = &self.current {
-            if *j == i {
-                return Ok(data.clone());
-            }
+        if let Some((j, data)) = &self.current
+            && *j == i
+        {
+            return Ok(data.clone());
         }
         let data = match self.ahead.take() {
             Some((j, rx)) if j == i => match rx.recv() {

@@ -268,10 +268,10 @@ impl PagedLayout {
 
     fn page(&self, p: usize) -> Result<Arc<Vec<Unit>>> {
         let mut cached = self.page.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some((q, units)) = cached.as_ref() {
-            if *q == p {
-                return Ok(units.clone());
-            }
+        if let Some((q, units)) = cached.as_ref()
+            && *q == p
+        {
+            return Ok(units.clone());
         }
         let first = p * PAGE_UNITS;
         let n = PAGE_UNITS.min(self.n_units - first);

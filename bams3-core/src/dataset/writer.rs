@@ -494,10 +494,10 @@ impl DatasetWriter {
             mem: 0,
             sorted: true,
         });
-        if let Some(prev) = bin.records.last() {
-            if sort_key(prev) > sort_key(&record) {
-                bin.sorted = false;
-            }
+        if let Some(prev) = bin.records.last()
+            && sort_key(prev) > sort_key(&record)
+        {
+            bin.sorted = false;
         }
         bin.records.push(record);
         bin.bytes += size;

@@ -38,13 +38,13 @@ pub fn open(metadata_json: &[u8], header_json: &[u8]) -> Result<LegacyDataset> {
     let meta = meta
         .as_object()
         .ok_or_else(|| Error::corrupt(META, "not a JSON object"))?;
-    if let Some(format) = meta.get("format") {
-        if format.as_str() != Some("bams3") {
-            return Err(Error::corrupt(
-                META,
-                format!("format is {format}, not \"bams3\""),
-            ));
-        }
+    if let Some(format) = meta.get("format")
+        && format.as_str() != Some("bams3")
+    {
+        return Err(Error::corrupt(
+            META,
+            format!("format is {format}, not \"bams3\""),
+        ));
     }
     let version = meta
         .get("version")
@@ -194,10 +194,10 @@ fn parse_header(bytes: &[u8]) -> Result<(Header, Vec<String>)> {
     let mut text = String::new();
     let mut losses = Vec::new();
 
-    if let Some(hd) = object(o.get("HD"), "HD")? {
-        if !hd.is_empty() {
-            text.push_str(&line("@HD", hd, &["VN", "SO", "GO", "SS"], "HD")?);
-        }
+    if let Some(hd) = object(o.get("HD"), "HD")?
+        && !hd.is_empty()
+    {
+        text.push_str(&line("@HD", hd, &["VN", "SO", "GO", "SS"], "HD")?);
     }
     let mut dropped_sq = 0;
     for sq in array_of_objects(o.get("SQ"), "SQ")? {

@@ -229,13 +229,13 @@ pub(crate) fn build_record(f: Fields<'_>, ctx: &Ctx<'_>, index: usize) -> Result
     if f.cigar.len() > usize::from(u16::MAX) {
         return Err(ctx.corrupt(index, "more than 65,535 CIGAR operations"));
     }
-    if let Some(q) = &f.qual {
-        if q.len() != f.bases.len() {
-            return Err(ctx.corrupt(
-                index,
-                format!("{} qualities for {} bases", q.len(), f.bases.len()),
-            ));
-        }
+    if let Some(q) = &f.qual
+        && q.len() != f.bases.len()
+    {
+        return Err(ctx.corrupt(
+            index,
+            format!("{} qualities for {} bases", q.len(), f.bases.len()),
+        ));
     }
     let l_seq = i32::try_from(f.bases.len())
         .map_err(|_| ctx.corrupt(index, "sequence too long for BAM"))?;

@@ -223,10 +223,11 @@ impl<S: Storage> CachedStore<S> {
     fn get_whole(&self, key: &str) -> Result<Blob> {
         let cached = self.cached(key);
         let validated = self.validated();
-        if let (Some((v, true)), Some((body, _, under))) = (&validated, &cached) {
-            if !v.is_empty() && v == under {
-                return Ok(Blob::Owned(body.clone()));
-            }
+        if let (Some((v, true)), Some((body, _, under))) = (&validated, &cached)
+            && !v.is_empty()
+            && v == under
+        {
+            return Ok(Blob::Owned(body.clone()));
         }
         let under = validated.map(|(v, _)| v).filter(|v| !v.is_empty());
         match self
@@ -294,10 +295,10 @@ impl<S: Storage> CachedStore<S> {
         match entry {
             RangeEntry::Meta(name, under) => self.store(name, body, "", under),
             RangeEntry::File(path) => {
-                if let Some(dir) = path.parent() {
-                    if std::fs::create_dir_all(dir).is_ok() {
-                        let _ = write_atomic(path, body);
-                    }
+                if let Some(dir) = path.parent()
+                    && std::fs::create_dir_all(dir).is_ok()
+                {
+                    let _ = write_atomic(path, body);
                 }
             }
         }

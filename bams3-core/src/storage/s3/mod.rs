@@ -153,13 +153,13 @@ impl S3Storage {
             .await
             .map_err(|e| Failure::Transient(format!("body interrupted: {e}")))?
             .to_vec();
-        if let Some(n) = expected {
-            if body.len() as u64 != n {
-                return Err(Failure::Transient(format!(
-                    "short body: {} of {n} bytes",
-                    body.len()
-                )));
-            }
+        if let Some(n) = expected
+            && body.len() as u64 != n
+        {
+            return Err(Failure::Transient(format!(
+                "short body: {} of {n} bytes",
+                body.len()
+            )));
         }
         Ok((body, etag))
     }
@@ -249,10 +249,10 @@ impl Drop for S3Storage {
     fn drop(&mut self) {
         // Uploads still running finish (or fail) before the storage goes away. A failure
         // nobody was told about (the owner never called flush) must not pass in silence.
-        if let Err(e) = self.barrier() {
-            if !self.reported.lock().map(|r| *r).unwrap_or(true) {
-                eprintln!("bams3: warning: an upload failed and was never flushed: {e}");
-            }
+        if let Err(e) = self.barrier()
+            && !self.reported.lock().map(|r| *r).unwrap_or(true)
+        {
+            eprintln!("bams3: warning: an upload failed and was never flushed: {e}");
         }
     }
 }
@@ -351,10 +351,10 @@ impl Storage for S3Storage {
         let handle = runtime()?.spawn(async move {
             let r = upload(&client, &bucket, &full, &data).await;
             drop(permit);
-            if let Err(f) = r {
-                if let Ok(mut slot) = failed.lock() {
-                    slot.get_or_insert((name, f));
-                }
+            if let Err(f) = r
+                && let Ok(mut slot) = failed.lock()
+            {
+                slot.get_or_insert((name, f));
             }
         });
         let mut uploads = self.uploads.lock().map_err(poisoned)?;
