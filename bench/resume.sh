@@ -34,24 +34,16 @@ trap 'exit 130' INT TERM
 source "$HERE/lib.sh"
 
 # Objects of a dataset as "key sha256" lines, `_metadata.json` without `created`.
-objects() { # LOCATION
-    local loc=$1 root
-    if [[ $loc == s3://* ]]; then
-        root=$S3ROOT/${loc#s3://}
-    else
-        root=$loc
-    fi
-    (cd "$root" && find . -type f ! -name '_metadata.json' ! -name '.*' -print0 | sort -z | xargs -0 sha256sum)
-    python3 -c 'import json,sys; m=json.load(open(sys.argv[1])); m.pop("created",None); m["source"].pop("file",None); print(json.dumps(m,sort_keys=True))' "$root/_metadata.json"
+# The directory holding the dataset at LOCATION (s3s-fs keeps its objects as files under S3ROOT).
+root_of() { # LOCATION
+    if [[ $1 == s3://* ]]; then echo "$S3ROOT/${1#s3://}"; else echo "$1"; fi
 }
 
-# Whether the commit of the dataset at LOCATION happened: `_metadata.json` is its last write.
-has_metadata() { # LOCATION
-    if [[ $1 == s3://* ]]; then
-        [ -f "$S3ROOT/${1#s3://}/_metadata.json" ]
-    else
-        [ -f "$1/_metadata.json" ]
-    fi
+objects() { # LOCATION
+    local root
+    root=$(root_of "$1")
+    (cd "$root" && find . -type f ! -name '_metadata.json' ! -name '.*' -print0 | sort -z | xargs -0 sha256sum)
+    python3 -c 'import json,sys; m=json.load(open(sys.argv[1])); m.pop("created",None); m["source"].pop("file",None); print(json.dumps(m,sort_keys=True))' "$root/_metadata.json"
 }
 
 # A seeded random number below $1 (an LCG, as tests/resume.rs).
@@ -60,7 +52,7 @@ state=$SEED
 below() { state=$(( (state * 6364136223846793005 + 1442695040888963407) & 0x7fffffffffffffff )); R=$(( (state >> 16) % $1 )); }
 
 crash_test() { # NAME OUTDIR_PREFIX: a reference, then KILLS killed-and-resumed conversions
-    local name=$1 prefix=$2 t0 full kill_ms resumed interrupted=0 after_commit=0 i out pid
+    local name=$1 prefix=$2 t0 full kill_ms resumed interrupted=0 after_commit=0 finished=0 i out pid said
     t0=$EPOCHREALTIME
     "$BAMS3" "${ARGS[@]}" convert --quiet "$IN" "$prefix/reference.bams3"
     full=$(awk -v a="$t0" -v b="$EPOCHREALTIME" 'BEGIN{printf "%.2f", b-a}')
@@ -75,12 +67,13 @@ crash_test() { # NAME OUTDIR_PREFIX: a reference, then KILLS killed-and-resumed 
         sleep "$(awk -v m="$kill_ms" 'BEGIN{printf "%.3f", m/1000}')"
         if kill -9 "$pid" 2>/dev/null; then
             wait "$pid" 2>/dev/null || true
-            if has_metadata "$out"; then
+            if [ -f "$(root_of "$out")/_metadata.json" ]; then
                 # Killed after its commit (`_metadata.json` is written last): complete, and a
                 # resume must say there is nothing to do (the comparison below checks the rest).
                 after_commit=$((after_commit + 1))
-                "$BAMS3" "${ARGS[@]}" convert --resume "$IN" "$out" 2>&1 | grep -q 'nothing to do' ||
-                    fail "$name kill $i at $kill_ms ms: killed after its commit, a resume did not say 'nothing to do'"
+                said=$("$BAMS3" "${ARGS[@]}" convert --resume "$IN" "$out" 2>&1) || true
+                [[ $said == *"nothing to do"* ]] ||
+                    fail "$name kill $i at $kill_ms ms: killed after its commit, a resume did not say 'nothing to do': $said"
             else
                 interrupted=$((interrupted + 1))
                 if "$BAMS3" "${ARGS[@]}" stats "$out" >/dev/null 2>&1; then
@@ -89,6 +82,7 @@ crash_test() { # NAME OUTDIR_PREFIX: a reference, then KILLS killed-and-resumed 
             fi
         else
             wait "$pid" || fail "$name kill $i: the conversion failed on its own"
+            finished=$((finished + 1))
         fi
         t0=$EPOCHREALTIME
         "$BAMS3" "${ARGS[@]}" convert --quiet --resume "$IN" "$out" || fail "$name kill $i: resume failed"
@@ -103,7 +97,7 @@ crash_test() { # NAME OUTDIR_PREFIX: a reference, then KILLS killed-and-resumed 
     # The time a resume takes, as a share of the full conversion (median over the kills).
     local med
     med=$(awk '{print $2}' "$TMP/$name.resumes" | sort -g | awk '{a[NR]=$1} END{print (NR%2)? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2}')
-    echo "| $name | $KILLS | $interrupted | $after_commit | $full s | $med s | $(ratio "$med" "$full") |" >> "$TMP/table"
+    echo "| $name | $KILLS | $interrupted | $after_commit | $finished | $full s | $med s | $(ratio "$med" "$full") |" >> "$TMP/table"
 }
 
 : > "$TMP/table"
@@ -131,8 +125,8 @@ every=$(awk -v a="$t0" -v b="$EPOCHREALTIME" 'BEGIN{printf "%.2f", b-a}')
 echo
 echo "Crash test (\`BENCH_KILLS=$KILLS bench/resume.sh\`, load average $(cut -d' ' -f1-3 /proc/loadavg)):"
 echo
-echo "| where | kills | interrupted | killed after the commit | uninterrupted | resume (median) | resume / full |"
-echo "|---|---|---|---|---|---|---|"
+echo "| where | kills | interrupted | killed after the commit | finished before the kill | uninterrupted | resume (median) | resume / full |"
+echo "|---|---|---|---|---|---|---|---|"
 cat "$TMP/table"
 echo
 echo "A conversion with a checkpoint at every bin: $every s."
