@@ -6,6 +6,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Result};
+use bams3_core::chunk::Profile;
 use bams3_core::dataset::OpenOptions;
 use bams3_core::dataset::{
     DatasetWriter, InputIdentity, Journal, JournalOptions, JournalStart, WriteOptions,
@@ -27,9 +28,13 @@ pub struct Args {
     /// Genomic span of a chunk: 256K, 512K, 1M, 2M, 4M or 8M bases.
     #[arg(long, default_value = "1M", value_parser = units::size_arg)]
     chunk_size: u64,
-    /// zstd compression level (1-22).
-    #[arg(short = 'l', long, default_value_t = 3)]
-    level: i32,
+    /// zstd compression level (1-22; default 3, or 19 with --profile archive).
+    #[arg(short = 'l', long)]
+    level: Option<i32>,
+    /// Codecs: `default` (fast to write and read) or `archive` (smallest: qualities by read
+    /// context, bases by a context model; slower to write).
+    #[arg(long, default_value = "default", value_parser = profile_arg)]
+    profile: Profile,
     /// Worker threads for decompression and compression (1: one thread in all).
     #[arg(short = '@', long, default_value_t = 2)]
     threads: usize,
@@ -59,6 +64,10 @@ pub struct Args {
     quiet: bool,
 }
 
+fn profile_arg(s: &str) -> std::result::Result<Profile, String> {
+    Profile::parse(s).ok_or_else(|| format!("unknown profile '{s}': choose 'default' or 'archive'"))
+}
+
 /// What the output location holds before a conversion.
 enum Place {
     Empty,
@@ -69,7 +78,7 @@ enum Place {
 pub fn run(a: Args, open: &OpenOptions) -> Result<()> {
     let opts = WriteOptions {
         chunk_size: a.chunk_size,
-        level: a.level,
+        level: a.level.unwrap_or(a.profile.default_level()),
         threads: a.threads.max(1),
         part_bytes: a.part_size as usize,
         memory: a.memory as usize,
@@ -78,6 +87,7 @@ pub fn run(a: Args, open: &OpenOptions) -> Result<()> {
             format: String::new(),
             fingerprint: None,
         },
+        profile: a.profile,
     };
     opts.validate()?;
     if let Some(spec) = a.shard {
@@ -132,6 +142,7 @@ pub fn run(a: Args, open: &OpenOptions) -> Result<()> {
         chunk_size: opts.chunk_size,
         level: opts.level,
         part_bytes: opts.part_bytes as u64,
+        profile: opts.profile_field(),
     };
     let cram = crate::cram::opener(crate::cram::Options {
         reference: a.reference.clone(),
@@ -150,10 +161,11 @@ pub fn run(a: Args, open: &OpenOptions) -> Result<()> {
             if j.start.options != options {
                 let o = &j.start.options;
                 bail!(
-                    "{}: the interrupted conversion used --chunk-size {} -l {} (part size {}): resume it with the same options",
+                    "{}: the interrupted conversion used --chunk-size {} -l {} --profile {} (part size {}): resume it with the same options",
                     a.output,
                     o.chunk_size,
                     o.level,
+                    o.profile.as_deref().unwrap_or("default"),
                     o.part_bytes
                 );
             }

@@ -19,13 +19,19 @@ fn samtools_count(bam: &Path) -> u64 {
         .expect("samtools view -c")
 }
 
-fn check_real(name: &str) {
+fn check_real(name: &str, profile: &str) {
     let bam = real_bam(name);
-    let tmp = TempDir::new(name);
+    let tmp = TempDir::new(&format!("{name}-{profile}"));
     let ds = tmp.join("ds.bams3");
     let out_bam = tmp.join("out.bam");
-    convert(&bam, &ds, &[]);
-    let mut errors = Vec::new();
+    convert(&bam, &ds, &["--profile", profile]);
+
+    // The profile is recorded (and absent for the default, as before profiles existed).
+    let meta = std::fs::read_to_string(ds.join("_metadata.json")).unwrap();
+    let recorded = meta.contains(&format!("\"profile\": \"{profile}\""));
+    if recorded != (profile != "default") {
+        errors.push(format!("profile {profile}: _metadata.json says {meta}"));
+    }
 
     let mut cmd = bams3();
     cmd.arg("validate").arg(&ds);
@@ -108,10 +114,21 @@ fn manifest_is_complete() {
 /// Every file in the MANIFEST, including any added later.
 #[test]
 fn every_manifest_bam_roundtrips() {
+    roundtrip_all("default");
+}
+
+/// The same under the archive profile's codecs (qualities by read context, bases by a context
+/// model): lossless on every real BAM.
+#[test]
+fn every_manifest_bam_roundtrips_archive() {
+    roundtrip_all("archive");
+}
+
+fn roundtrip_all(profile: &str) {
     let mut failures = Vec::new();
     for bam in manifest() {
         let name = bam.file_name().unwrap().to_string_lossy().into_owned();
-        if let Err(e) = std::panic::catch_unwind(|| check_real(&name)) {
+        if let Err(e) = std::panic::catch_unwind(|| check_real(&name, profile)) {
             let msg = e
                 .downcast_ref::<String>()
                 .cloned()

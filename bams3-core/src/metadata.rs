@@ -144,6 +144,30 @@ pub struct Compression {
     pub algorithm: String,
     /// zstd level.
     pub level: i32,
+    /// Codec profile when not the default (`"archive"`); absent for the default profile.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub profile: Option<String>,
+}
+
+/// The profile a recorded `profile` field names (absent: the default), or an error naming
+/// `what` for a profile this version does not know.
+///
+/// ```
+/// use bams3_core::chunk::Profile;
+/// use bams3_core::metadata::profile_of;
+/// assert_eq!(profile_of(None, "x").unwrap(), Profile::Default);
+/// assert_eq!(profile_of(Some("archive"), "x").unwrap(), Profile::Archive);
+/// assert!(profile_of(Some("tiny"), "x").is_err());
+/// ```
+pub fn profile_of(field: Option<&str>, what: &str) -> crate::Result<crate::chunk::Profile> {
+    match field {
+        None => Ok(crate::chunk::Profile::Default),
+        Some(name) => crate::chunk::Profile::parse(name).ok_or_else(|| {
+            crate::Error::Invalid(format!(
+                "{what}: unknown codec profile '{name}' (this bams3 knows 'default' and 'archive')"
+            ))
+        }),
+    }
 }
 
 /// The current time as RFC 3339 UTC with seconds, without pulling in a date crate.

@@ -85,6 +85,7 @@ impl bams3_writer_options {
                 format: "SAM".into(),
                 fingerprint: None,
             },
+            profile: Default::default(),
         })
     }
 }

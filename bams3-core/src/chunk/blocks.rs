@@ -10,7 +10,7 @@
 
 use std::ops::Range;
 
-use super::{CODEC_RANS1, CODEC_RAW, CODEC_ZSTD, StreamId};
+use super::{CODEC_BASES, CODEC_QUAL_CONTEXT, CODEC_RANS1, CODEC_RAW, CODEC_ZSTD, StreamId};
 use crate::codec::varint;
 use crate::{Error, Result};
 
@@ -80,12 +80,14 @@ impl BlockInfo {
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BlockDirectory {
-    /// Codec of every block: [`CODEC_RAW`], [`CODEC_ZSTD`] or [`CODEC_RANS1`] (blocks then
-    /// hold only the lanes; the frequency table is `params`).
+    /// Codec of every block: [`CODEC_RAW`], [`CODEC_ZSTD`], [`CODEC_RANS1`] (blocks then
+    /// hold only the lanes; the frequency table is `params`), or in the archive profile
+    /// [`CODEC_QUAL_CONTEXT`] (the model is `params`) or [`CODEC_BASES`].
     pub inner_codec: u8,
     /// Records per block (the last block may hold fewer).
     pub records_per_block: u32,
-    /// Codec parameters shared by the blocks: the rANS frequency table, or nothing.
+    /// Codec parameters shared by the blocks: the rANS frequency table, the quality model, or
+    /// nothing.
     pub params: Vec<u8>,
     /// The blocks, in record order.
     pub blocks: Vec<BlockInfo>,
@@ -121,7 +123,14 @@ impl BlockDirectory {
         let mut at = 0;
         let inner_codec = *bytes.first().ok_or_else(|| bad("empty"))?;
         at += 1;
-        if ![CODEC_RAW, CODEC_ZSTD, CODEC_RANS1].contains(&inner_codec) {
+        let allowed = [
+            CODEC_RAW,
+            CODEC_ZSTD,
+            CODEC_RANS1,
+            CODEC_QUAL_CONTEXT,
+            CODEC_BASES,
+        ];
+        if !allowed.contains(&inner_codec) {
             return Err(bad(&format!("unknown block codec {inner_codec}")));
         }
         let next = |at: &mut usize| varint::get(bytes, at).ok_or_else(|| bad("truncated"));

@@ -3,9 +3,11 @@
 use super::blocks::{BlockDirectory, CODEC_BLOCKED, block_area_start};
 use super::encoder::expected_bin;
 use super::{
-    CODEC_RANS1, CODEC_RAW, CODEC_ZSTD, ChunkHeader, Fields, N_STREAMS, StreamId, StreamInfo,
+    CODEC_BASES, CODEC_QUAL_CONTEXT, CODEC_RANS1, CODEC_RAW, CODEC_ZSTD, ChunkHeader, Fields,
+    N_STREAMS, StreamId, StreamInfo,
 };
-use crate::codec::{rans, varint};
+use crate::codec::quality::{self, ReadShape};
+use crate::codec::{bases, rans, varint};
 use crate::record::{FIXED_LEN, Record};
 use crate::{Error, Result};
 
@@ -90,6 +92,8 @@ struct Blocked {
     bytes: Vec<Vec<u8>>,
     /// The shared rANS table, parsed when the first block needs it.
     table: Option<rans::DecodeTable>,
+    /// The shared quality model (codec 4), parsed when the first block needs it.
+    quality: Option<quality::DecodeModel>,
 }
 
 /// The decoded streams of one chunk (only those that were asked for).
@@ -100,10 +104,34 @@ struct Blocked {
 pub struct ChunkData {
     what: String,
     n_records: usize,
+    /// Records in the chunk, whatever [`ChunkData::select`] later cuts `n_records` to.
+    n_records_all: usize,
     stored_decoded: u64,
     streams: [Option<Vec<u8>>; N_STREAMS],
     blocked: [Option<Blocked>; N_STREAMS],
     selected: Option<Vec<bool>>,
+}
+
+/// The shapes (length, strand, mate) of records `range`, from the decoded flag and sequence
+/// length streams: what the quality model's contexts need. `None` when a stream is missing or
+/// too short.
+fn read_shapes(
+    flags: Option<&[u8]>,
+    seq_len: Option<&[u8]>,
+    range: std::ops::Range<usize>,
+) -> Option<Vec<ReadShape>> {
+    let (flags, seq_len) = (flags?, seq_len?);
+    let mut at = 0usize;
+    let mut out = Vec::with_capacity(range.len());
+    for i in 0..range.end {
+        let len = varint::get(seq_len, &mut at)?;
+        if i >= range.start {
+            let f = flags.get(2 * i..2 * i + 2)?;
+            let len = usize::try_from(len).ok()?;
+            out.push(ReadShape::from_flag(u16::from_le_bytes([f[0], f[1]]), len));
+        }
+    }
+    Some(out)
 }
 
 /// The stored bytes of `info` in `span` (bytes of the object from offset `base`).
@@ -174,6 +202,7 @@ impl ChunkData {
         let mut data = ChunkData {
             what: what.to_string(),
             n_records,
+            n_records_all: n_records,
             stored_decoded: 0,
             streams: Default::default(),
             blocked: Default::default(),
@@ -220,6 +249,7 @@ impl ChunkData {
                 decoded: vec![false; n_blocks],
                 bytes: vec![Vec::new(); n_blocks],
                 table: None,
+                quality: None,
             });
             if all_blocks {
                 for b in 0..n_blocks {
@@ -347,6 +377,32 @@ impl ChunkData {
                 table
                     .decode_into(stored, dest)
                     .map_err(|e| bad(format!("rANS: {}", e.0)))?;
+            }
+            CODEC_QUAL_CONTEXT => {
+                if bl.quality.is_none() {
+                    let m = quality::DecodeModel::parse(&bl.dir.params)
+                        .map_err(|e| bad(format!("quality model: {}", e.0)))?;
+                    bl.quality = Some(m);
+                }
+                let k = bl.dir.records_per_block as usize;
+                let shapes = read_shapes(
+                    self.streams[StreamId::Flag as usize].as_deref(),
+                    self.streams[StreamId::SeqLen as usize].as_deref(),
+                    b * k..((b + 1) * k).min(self.n_records_all),
+                )
+                .ok_or_else(|| bad("flags or sequence lengths missing or short".into()))?;
+                let model = bl.quality.as_ref().expect("model just parsed");
+                model
+                    .decode_into(stored, &shapes, dest)
+                    .map_err(|e| bad(format!("qualities: {}", e.0)))?;
+            }
+            CODEC_BASES => {
+                let raw = bases::decode(stored, dest.len())
+                    .map_err(|e| bad(format!("bases: {}", e.0)))?;
+                if raw.len() != dest.len() {
+                    return Err(bad("decoded length differs from the directory".into()));
+                }
+                dest.copy_from_slice(&raw);
             }
             c => return Err(bad(format!("unknown codec {c}"))),
         }

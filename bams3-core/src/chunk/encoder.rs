@@ -2,10 +2,11 @@
 
 use super::blocks::{BLOCKED_STREAMS, BlockDirectory, BlockInfo, CODEC_BLOCKED, RECORDS_PER_BLOCK};
 use super::{
-    CODEC_RANS1, CODEC_RAW, CODEC_ZSTD, ChunkHeader, N_STREAMS, StreamId, StreamInfo, VERSION,
-    VERSION_BLOCKED,
+    CODEC_BASES, CODEC_QUAL_CONTEXT, CODEC_RANS1, CODEC_RAW, CODEC_ZSTD, ChunkHeader, N_STREAMS,
+    StreamId, StreamInfo, VERSION, VERSION_BLOCKED,
 };
-use crate::codec::{rans, varint};
+use crate::codec::quality::{self, ReadShape};
+use crate::codec::{bases, rans, varint};
 use crate::record::{self, Record};
 use crate::{Error, Result};
 
@@ -129,7 +130,51 @@ fn compress(raw: &[u8], level: i32) -> std::io::Result<Vec<u8>> {
     })
 }
 
-/// Encodes `records` (in the order given) into a chunk compressed at zstd `level`.
+/// Which codecs a chunk's streams get (`docs/FORMAT.md`, "Profiles").
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Profile {
+    /// zstd for every stream but the qualities (order-1 rANS): fast to write and to decode.
+    #[default]
+    Default,
+    /// Smallest: qualities with read contexts (codec 4), bases with a context model (codec
+    /// 5), in the record blocks of chunks of more than 256 records; zstd elsewhere.
+    Archive,
+}
+
+impl Profile {
+    /// The name recorded in `_metadata.json` and taken by `convert --profile`.
+    ///
+    /// ```
+    /// use bams3_core::chunk::Profile;
+    /// assert_eq!(Profile::parse(Profile::Archive.name()), Some(Profile::Archive));
+    /// ```
+    pub fn name(self) -> &'static str {
+        match self {
+            Profile::Default => "default",
+            Profile::Archive => "archive",
+        }
+    }
+
+    /// The profile called `name`, if there is one.
+    pub fn parse(name: &str) -> Option<Profile> {
+        match name {
+            "default" => Some(Profile::Default),
+            "archive" => Some(Profile::Archive),
+            _ => None,
+        }
+    }
+
+    /// The zstd level used when none is given: the archive profile spends time for size.
+    pub fn default_level(self) -> i32 {
+        match self {
+            Profile::Default => 3,
+            Profile::Archive => 19,
+        }
+    }
+}
+
+/// Encodes `records` (in the order given) into a chunk compressed at zstd `level`, with the
+/// default profile.
 ///
 /// ```
 /// use bams3_core::{chunk, Record};
@@ -140,6 +185,19 @@ fn compress(raw: &[u8], level: i32) -> std::io::Result<Vec<u8>> {
 /// assert_eq!(back, recs);
 /// ```
 pub fn encode(records: &[Record], level: i32) -> Result<EncodedChunk> {
+    encode_profile(records, level, Profile::Default)
+}
+
+/// Encodes `records` into a chunk with the codecs of `profile`.
+///
+/// ```
+/// use bams3_core::{chunk, Record};
+/// let recs = vec![Record::from_sam_fields_for_doc(); 300];
+/// let c = chunk::encode_profile(&recs, 19, chunk::Profile::Archive).unwrap();
+/// let data = chunk::ChunkData::decode(&c.bytes, chunk::Fields::ALL, "doc").unwrap();
+/// assert_eq!(data.records().count(), 300);
+/// ```
+pub fn encode_profile(records: &[Record], level: i32, profile: Profile) -> Result<EncodedChunk> {
     let mut s: [Vec<u8>; N_STREAMS] = Default::default();
     let mut stats = ChunkStats::empty();
     let mut prev_pos = 0i64;
@@ -201,7 +259,8 @@ pub fn encode(records: &[Record], level: i32) -> Result<EncodedChunk> {
                 .windows(2)
                 .map(|w| &raw[w[0][slot]..w[1][slot]])
                 .collect();
-            let (dir, stored) = encode_blocks(i, &slices, level)?;
+            let shapes: Vec<&[Record]> = records.chunks(RECORDS_PER_BLOCK as usize).collect();
+            let (dir, stored) = encode_blocks(i, &slices, &shapes, level, profile)?;
             pieces.push((i, stored, dir));
             // Placeholder: the directory's place and bytes are known once the area is laid out.
             streams.push(StreamInfo {
@@ -267,10 +326,51 @@ fn compress_zstd(raw: &[u8], level: i32) -> Result<Vec<u8>> {
 fn encode_blocks(
     id: usize,
     slices: &[&[u8]],
+    records: &[&[Record]],
     level: i32,
+    profile: Profile,
 ) -> Result<(BlockDirectory, Vec<Vec<u8>>)> {
     let mut params = Vec::new();
-    let (inner_codec, stored): (u8, Vec<Vec<u8>>) = if id == StreamId::Qual as usize {
+    let archive = profile == Profile::Archive;
+    let (inner_codec, stored): (u8, Vec<Vec<u8>>) = if archive && id == StreamId::Qual as usize {
+        let shapes: Vec<Vec<ReadShape>> = records
+            .iter()
+            .map(|rs| {
+                rs.iter()
+                    .map(|r| ReadShape::from_flag(r.flag(), r.l_seq()))
+                    .collect()
+            })
+            .collect();
+        let mut counts = quality::Counts::default();
+        for (s, sh) in slices.iter().zip(&shapes) {
+            counts.add(s, sh);
+        }
+        let model = quality::EncodeModel::build(&counts, &mut params);
+        let stored = slices
+            .iter()
+            .zip(&shapes)
+            .map(|(s, sh)| {
+                let mut out = Vec::new();
+                if !s.is_empty() {
+                    model.encode(s, sh, &mut out);
+                }
+                out
+            })
+            .collect();
+        (CODEC_QUAL_CONTEXT, stored)
+    } else if archive && id == StreamId::Seq as usize {
+        let stored = slices
+            .iter()
+            .map(|s| {
+                let mut out = Vec::new();
+                if !s.is_empty() {
+                    bases::encode(s, &mut out);
+                }
+                out
+            })
+            .collect();
+        (CODEC_BASES, stored)
+    } else if id == StreamId::Qual as usize {
         let mut counts = rans::Counts::default();
         for s in slices {
             counts.add(s);

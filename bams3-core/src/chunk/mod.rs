@@ -13,7 +13,7 @@ pub use blocks::{
     BLOCKED_STREAMS, BlockDirectory, BlockInfo, CODEC_BLOCKED, RECORDS_PER_BLOCK, block_area_start,
 };
 pub use decoder::{Alignment, AlignmentCursor, ChunkData, OwnedRecords, RecordCursor};
-pub use encoder::{ChunkStats, EncodedChunk, encode};
+pub use encoder::{ChunkStats, EncodedChunk, Profile, encode, encode_profile};
 
 use serde::{Deserialize, Serialize};
 
@@ -36,6 +36,12 @@ pub const CODEC_RAW: u8 = 0;
 pub const CODEC_ZSTD: u8 = 1;
 /// Stream codec: static order-1 rANS ([`crate::codec::rans`]), used for qualities.
 pub const CODEC_RANS1: u8 = 2;
+/// Block codec (archive profile): qualities with read contexts ([`crate::codec::quality`]);
+/// only inside a blocked stream, whose directory holds the shared model.
+pub const CODEC_QUAL_CONTEXT: u8 = 4;
+/// Block codec (archive profile): bases with an adaptive context model
+/// ([`crate::codec::bases`]); only inside a blocked stream.
+pub const CODEC_BASES: u8 = 5;
 
 /// The record field streams of a chunk, in storage order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -22,7 +22,7 @@ const RANS_L: u32 = 1 << 23;
 pub struct DecodeError(pub &'static str);
 
 /// Scales `counts` to frequencies summing to [`TOTAL`], keeping every seen symbol at least 1.
-fn normalise(counts: &[u32; 256]) -> [u32; 256] {
+pub(crate) fn normalise(counts: &[u32; 256]) -> [u32; 256] {
     let total: u64 = counts.iter().map(|&c| c as u64).sum();
     let mut freq = [0u32; 256];
     if total == 0 {

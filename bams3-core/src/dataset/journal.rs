@@ -104,6 +104,9 @@ pub struct JournalOptions {
     pub level: i32,
     /// Part size in BAM-encoded bytes.
     pub part_bytes: u64,
+    /// Codec profile when not the default (`"archive"`); absent for the default profile.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub profile: Option<String>,
 }
 
 /// `_journal/start.json`.
@@ -283,6 +286,7 @@ mod tests {
             chunk_size: 1 << 20,
             level: 3,
             part_bytes: 2 << 20,
+            profile: None,
         };
         put_start(&s, &JournalStart::new(id.clone(), opts)).unwrap();
         let j = Journal::load(&s).unwrap().unwrap();

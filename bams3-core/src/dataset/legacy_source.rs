@@ -69,6 +69,7 @@ pub(super) fn present(storage: Arc<dyn Storage>, ds: LegacyDataset) -> Dataset {
         compression: Compression {
             algorithm: ds.compression.clone(),
             level: 0,
+            profile: None,
         },
         chunk_count: ds.chunks.len() as u64,
         sorted_input: false,

@@ -21,7 +21,7 @@ use crossbeam_channel::{Receiver, Sender, bounded, unbounded};
 use super::journal::{self, Checkpoint, Journal, JournalStart};
 use super::names::chunk_key;
 use crate::bam::ResumePoint;
-use crate::chunk;
+use crate::chunk::{self, Profile};
 use crate::index::{ChunkEntry, SpatialIndex};
 use crate::metadata::{self, Compression, Metadata, Source, Statistics};
 use crate::storage::Storage;
@@ -42,6 +42,8 @@ pub struct WriteOptions {
     pub memory: usize,
     /// Where the records came from, recorded in the metadata.
     pub source: Source,
+    /// Which codecs the chunks get (default: [`Profile::Default`]).
+    pub profile: Profile,
 }
 
 impl Default for WriteOptions {
@@ -57,11 +59,18 @@ impl Default for WriteOptions {
                 format: "BAM".into(),
                 fingerprint: None,
             },
+            profile: Profile::Default,
         }
     }
 }
 
 impl WriteOptions {
+    /// The profile as recorded in `_metadata.json`, the journal and shard manifests: absent
+    /// for the default, so datasets of the default profile keep their bytes.
+    pub fn profile_field(&self) -> Option<String> {
+        (self.profile != Profile::Default).then(|| self.profile.name().to_string())
+    }
+
     /// Checks the options, with a message saying what the allowed values are.
     pub fn validate(&self) -> Result<()> {
         let cs = self.chunk_size;
@@ -239,9 +248,10 @@ impl DatasetWriter {
                 let storage = storage.clone();
                 let header = header.clone();
                 let (level, chunk_size) = (opts.level, opts.chunk_size as i64);
+                let profile = opts.profile;
                 std::thread::spawn(move || {
                     for job in rx {
-                        let r = store_part(&*storage, &header, job, level, chunk_size);
+                        let r = store_part(&*storage, &header, job, (level, profile), chunk_size);
                         if tx.send(r).is_err() {
                             break;
                         }
@@ -284,7 +294,8 @@ impl DatasetWriter {
     /// let id = InputIdentity::of("in.bam", &Default::default()).unwrap();
     /// let opts = WriteOptions::default();
     /// let start = JournalStart::new(id, JournalOptions {
-    ///     chunk_size: opts.chunk_size, level: opts.level, part_bytes: opts.part_bytes as u64 });
+    ///     chunk_size: opts.chunk_size, level: opts.level, part_bytes: opts.part_bytes as u64,
+    ///     profile: opts.profile_field() });
     /// let storage = Arc::new(LocalStorage::new("out.bams3"));
     /// let header = input.header().clone();
     /// let mut w = DatasetWriter::create_journaled(storage, header, opts, &start,
@@ -549,7 +560,7 @@ impl DatasetWriter {
                 &*self.storage,
                 &self.header,
                 job,
-                self.opts.level,
+                (self.opts.level, self.opts.profile),
                 self.opts.chunk_size as i64,
             );
             self.take_result(r);
@@ -746,6 +757,7 @@ pub(crate) fn commit(
         compression: Compression {
             algorithm: "zstd".into(),
             level: opts.level,
+            profile: opts.profile_field(),
         },
         chunk_count: entries.len() as u64,
         sorted_input: sorted,
@@ -777,10 +789,10 @@ fn store_part(
     storage: &dyn Storage,
     header: &Header,
     job: Job,
-    level: i32,
+    (level, profile): (i32, Profile),
     chunk_size: i64,
 ) -> Result<(BinKey, ChunkEntry)> {
-    let encoded = chunk::encode(&job.records, level)?;
+    let encoded = chunk::encode_profile(&job.records, level, profile)?;
     let (reference, start, end) = if job.key.0 == u32::MAX {
         (None, 0, 0)
     } else {

@@ -199,6 +199,7 @@ pub fn convert_shard(
             chunk_size,
             level: opts.level,
             part_bytes: opts.part_bytes as u64,
+            profile: opts.profile_field(),
         },
         header,
         first: first.into(),

@@ -97,6 +97,7 @@ pub fn finalize(storage: &dyn Storage) -> Result<FinalizeSummary> {
         chunk_size: m1.options.chunk_size,
         level: m1.options.level,
         part_bytes: m1.options.part_bytes as usize,
+        profile: crate::metadata::profile_of(m1.options.profile.as_deref(), &root)?,
         source: m1.source.clone(),
         ..WriteOptions::default()
     };

@@ -37,6 +37,9 @@ pub struct ShardOptions {
     pub level: i32,
     /// Part budget in BAM-encoded bytes.
     pub part_bytes: u64,
+    /// Codec profile when not the default (`"archive"`); absent for the default profile.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub profile: Option<String>,
 }
 
 /// Where a shard's share of the input lies.

@@ -51,6 +51,7 @@ impl WriterOptions {
             part_bytes: d.part_bytes,
             memory: positive(self.memory, "memory", d.memory)?,
             source,
+            profile: Default::default(),
         };
         o.validate()?;
         Ok(o)
