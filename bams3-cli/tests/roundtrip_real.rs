@@ -25,6 +25,7 @@ fn check_real(name: &str, profile: &str) {
     let ds = tmp.join("ds.bams3");
     let out_bam = tmp.join("out.bam");
     convert(&bam, &ds, &["--profile", profile]);
+    let mut errors = Vec::new();
 
     // The profile is recorded (and absent for the default, as before profiles existed).
     let meta = std::fs::read_to_string(ds.join("_metadata.json")).unwrap();
