@@ -64,7 +64,7 @@ pub struct Args {
     quiet: bool,
 }
 
-fn profile_arg(s: &str) -> std::result::Result<Profile, String> {
+pub(crate) fn profile_arg(s: &str) -> std::result::Result<Profile, String> {
     Profile::parse(s).ok_or_else(|| format!("unknown profile '{s}': choose 'default' or 'archive'"))
 }
 

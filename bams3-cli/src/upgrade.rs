@@ -1,4 +1,5 @@
-//! `bams3 upgrade OLD NEW`: rewrite an upstream v0.1/v0.2 dataset (or any dataset) as v0.3.
+//! `bams3 upgrade OLD NEW`: rewrite an upstream v0.1/v0.2 dataset (or any dataset) as v0.3,
+//! under either profile (so it also moves a dataset between `default` and `archive`).
 
 use std::path::Path;
 use std::sync::Arc;
@@ -22,9 +23,12 @@ pub struct Args {
     /// Genomic span of a chunk: 256K .. 8M bases.
     #[arg(long, default_value = "1M", value_parser = units::size_arg)]
     chunk_size: u64,
-    /// zstd compression level (1-22).
-    #[arg(short = 'l', long, default_value_t = 3)]
-    level: i32,
+    /// zstd compression level (1-22; default 3, or 19 with --profile archive).
+    #[arg(short = 'l', long)]
+    level: Option<i32>,
+    /// Codecs of the new dataset: default (fast) or archive (smallest).
+    #[arg(long, default_value = "default", value_parser = crate::convert::profile_arg)]
+    profile: bams3_core::chunk::Profile,
     /// Compression threads.
     #[arg(short = '@', long, default_value_t = 2)]
     threads: usize,
@@ -40,7 +44,8 @@ pub fn run(a: Args, open: &OpenOptions) -> Result<()> {
     }
     let opts = WriteOptions {
         chunk_size: a.chunk_size,
-        level: a.level,
+        level: a.level.unwrap_or(a.profile.default_level()),
+        profile: a.profile,
         threads: a.threads.max(1),
         source: Source {
             file: a.input.clone(),

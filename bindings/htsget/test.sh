@@ -225,7 +225,14 @@ status "unknown field" 400 InvalidInput "$t?fields=QNAME,BOGUS"
 status "class=body" 400 InvalidInput "$t?class=body"
 status "POST not JSON" 400 InvalidInput -X POST -H 'Content-Type: application/json' --data 'regions' "$t"
 status "POST start > end" 400 InvalidRange -X POST --data '{"regions":[{"referenceName":"seq1","start":9,"end":1}]}' "$t"
-status "PUT" 400 InvalidInput -X PUT --data x "$t"
+status "PUT" 405 MethodNotAllowed -X PUT --data x "$t"
+if curl -s -D - -o /dev/null -X DELETE "$t" | tr -d '\r' | grep -qi '^allow: GET, HEAD, POST, OPTIONS$'; then ok; else fail "405 without an Allow header"; fi
+status "DELETE a record URL" 405 MethodNotAllowed -X DELETE "$main/data/ex1.bams3?referenceName=seq1"
+# HEAD answers as GET, headers only: the ticket's status and type, no body.
+got="$(curl -s -I -o "$tmp/head.hdr" -w '%{http_code} %{size_download}' "$t?referenceName=seq1")"
+if [ "$got" = "200 0" ] && grep -qi '^content-type: application/vnd.ga4gh.htsget' "$tmp/head.hdr"; then ok; else fail "HEAD of a ticket: $got $(head -3 "$tmp/head.hdr")"; fi
+got="$(curl -s -I -o /dev/null -w '%{http_code}' "$main/reads/nope.bams3")"
+[ "$got" = 404 ] && ok || fail "HEAD of a missing dataset: $got"
 status "unknown route" 404 NotFound "$main/elsewhere"
 # referenceMD5 for referenceName: the reference whose @SQ line has that M5.
 m5="$(samtools view -H "$data/NA12878.chr22.tiny.bam" | awk -F'\t' '$1 == "@SQ" {for (i = 2; i <= NF; i++) if ($i ~ /^M5:/) {print substr($i, 4); exit}}')"
@@ -291,7 +298,7 @@ curl -sf "$viewer/viewer/chromsizes/ex1.bams3" >"$tmp/sizes.got" && [ -s "$tmp/s
     fail "viewer chromsizes: $(head -2 "$tmp/sizes.got")"
 status "viewer chromsizes, unknown id" 404 NotFound "$viewer/viewer/chromsizes/nope.bams3"
 status "viewer chromsizes, escape" 404 NotFound --path-as-is "$viewer/viewer/chromsizes/%2e%2e/outside/secret.bams3"
-status "viewer POST" 400 InvalidInput -X POST --data x "$viewer/viewer/"
+status "viewer POST" 405 MethodNotAllowed -X POST --data x "$viewer/viewer/"
 # The page in chromium: igv.js' default filter hides unmapped, QC-failed and duplicate reads
 # (-F 0x604); na12878-chrM-Y-trunc has duplicates there, NA12878.chr22.tiny a second reference
 # naming. One screenshot a page, kept.

@@ -19,6 +19,8 @@ pub enum Kind {
     InvalidInput,
     /// 400: a range that cannot be satisfied (start after end).
     InvalidRange,
+    /// 405: a method the route does not take (the response's `Allow` says which it does).
+    MethodNotAllowed,
     /// 413: a region larger than `--max-region`.
     PayloadTooLarge,
     /// 503: too many streams at once, for longer than the timeout.
@@ -37,6 +39,7 @@ impl Kind {
             Kind::UnsupportedFormat => "UnsupportedFormat",
             Kind::InvalidInput => "InvalidInput",
             Kind::InvalidRange => "InvalidRange",
+            Kind::MethodNotAllowed => "MethodNotAllowed",
             Kind::PayloadTooLarge => "PayloadTooLarge",
             Kind::Unavailable => "ServiceUnavailable",
             Kind::Internal => "InternalError",
@@ -52,6 +55,7 @@ impl Kind {
             Kind::UnsupportedFormat | Kind::InvalidInput | Kind::InvalidRange => {
                 StatusCode::BAD_REQUEST
             }
+            Kind::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             Kind::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Kind::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
             Kind::Internal => StatusCode::INTERNAL_SERVER_ERROR,
@@ -66,6 +70,8 @@ pub struct HtsgetError {
     pub kind: Kind,
     /// What went wrong, for the user.
     pub message: String,
+    /// The methods the route takes, for the `Allow` header of a 405.
+    pub allow: Option<&'static str>,
 }
 
 impl HtsgetError {
@@ -74,6 +80,18 @@ impl HtsgetError {
         HtsgetError {
             kind,
             message: message.into(),
+            allow: None,
+        }
+    }
+
+    /// A 405 for `method` on a route that takes `allow` (as the `Allow` header spells it).
+    pub fn method_not_allowed(method: &hyper::Method, allow: &'static str) -> Self {
+        HtsgetError {
+            allow: Some(allow),
+            ..Self::new(
+                Kind::MethodNotAllowed,
+                format!("{method} is not allowed here; use {allow}"),
+            )
         }
     }
 

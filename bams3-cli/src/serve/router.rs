@@ -57,6 +57,10 @@ fn json_response(status: StatusCode, body: String) -> Response<Body> {
 
 fn error_response(e: &HtsgetError) -> Response<Body> {
     let mut r = json_response(e.kind.status(), e.body());
+    if let Some(allow) = e.allow {
+        r.headers_mut()
+            .insert(hyper::header::ALLOW, HeaderValue::from_static(allow));
+    }
     if e.kind == Kind::PermissionDenied || e.kind == Kind::InvalidAuthentication {
         r.headers_mut()
             .insert("www-authenticate", HeaderValue::from_static("Bearer"));
@@ -71,7 +75,7 @@ fn preflight(req: &Request<hyper::body::Incoming>) -> Response<Body> {
     let h = r.headers_mut();
     h.insert(
         "access-control-allow-methods",
-        HeaderValue::from_static("GET, POST, OPTIONS"),
+        HeaderValue::from_static("GET, HEAD, POST, OPTIONS"),
     );
     if let Some(v) = req.headers().get("access-control-request-headers") {
         h.insert("access-control-allow-headers", v.clone());
@@ -146,13 +150,24 @@ fn authorize(state: &State, req: &Request<hyper::body::Incoming>) -> Result<()> 
     }
 }
 
+/// A GET-only route's check. HEAD is answered as GET: hyper sends the headers and drops the
+/// body.
+fn only_get(method: &Method) -> Result<()> {
+    if method == Method::GET || method == Method::HEAD {
+        Ok(())
+    } else {
+        Err(HtsgetError::method_not_allowed(
+            method,
+            "GET, HEAD, OPTIONS",
+        ))
+    }
+}
+
 async fn route(state: &Arc<State>, req: Request<hyper::body::Incoming>) -> Result<Response<Body>> {
     let path = req.uri().path().to_string();
     let method = req.method().clone();
     if path == "/reads/service-info" || path == "/service-info" {
-        if method != Method::GET {
-            return Err(invalid("service-info takes GET"));
-        }
+        only_get(&method)?;
         return Ok(json_response(StatusCode::OK, service_info().to_string()));
     }
     if let Some(_rest) = path.strip_prefix("/reads/") {
@@ -166,7 +181,7 @@ async fn route(state: &Arc<State>, req: Request<hyper::body::Incoming>) -> Resul
             .and_then(|v| v.to_str().ok())
             .map(str::to_string);
         let treq = match method {
-            Method::GET => TicketRequest::from_query(&query_params(&req))?,
+            Method::GET | Method::HEAD => TicketRequest::from_query(&query_params(&req))?,
             Method::POST => {
                 let body = http_body_util::Limited::new(req.into_body(), MAX_POST)
                     .collect()
@@ -175,24 +190,25 @@ async fn route(state: &Arc<State>, req: Request<hyper::body::Incoming>) -> Resul
                     .to_bytes();
                 TicketRequest::from_json(&body)?
             }
-            _ => return Err(invalid("tickets take GET or POST")),
+            m => {
+                return Err(HtsgetError::method_not_allowed(
+                    &m,
+                    "GET, HEAD, POST, OPTIONS",
+                ));
+            }
         };
         return ticket_response(state, &id, treq, base, auth).await;
     }
     if let Some(v) = &state.viewer {
         if path == "/viewer" || path.starts_with("/viewer/") {
-            if method != Method::GET {
-                return Err(invalid("the viewer takes GET"));
-            }
+            only_get(&method)?;
             if let Some(r) = viewer::route(state, v, &path, || authorize(state, &req)).await {
                 return r;
             }
         }
     }
     if path.starts_with("/data/") {
-        if method != Method::GET {
-            return Err(invalid("record URLs take GET"));
-        }
+        only_get(&method)?;
         authorize(state, &req)?;
         let id = id_of(&path, "/data/")?;
         return stream_response(state, &id, &query_params(&req)).await;

@@ -3,11 +3,11 @@
 use super::blocks::{BlockDirectory, CODEC_BLOCKED, block_area_start};
 use super::encoder::expected_bin;
 use super::{
-    CODEC_BASES, CODEC_QUAL_CONTEXT, CODEC_RANS1, CODEC_RAW, CODEC_ZSTD, ChunkHeader, Fields,
-    N_STREAMS, StreamId, StreamInfo,
+    CODEC_BASES, CODEC_MATE_PAIRS, CODEC_NAME_PAIRS, CODEC_QUAL_CONTEXT, CODEC_RANS1, CODEC_RAW,
+    CODEC_TAG_COLUMNS, CODEC_ZSTD, ChunkHeader, Fields, N_STREAMS, StreamId, StreamInfo,
 };
 use crate::codec::quality::{self, ReadShape};
-use crate::codec::{bases, rans, varint};
+use crate::codec::{bases, mates, rans, tags, varint};
 use crate::record::{FIXED_LEN, Record};
 use crate::{Error, Result};
 
@@ -79,6 +79,27 @@ pub fn decode_stream(info: &StreamInfo, stored: &[u8], what: &str) -> Result<Vec
         ));
     }
     Ok(raw)
+}
+
+/// The coded bytes of a stream of codec 6 or 7 (LEB128 length, then a zstd frame), after
+/// checking its CRC; [`ChunkData`] rebuilds the default layout once the streams it derives
+/// from are decoded.
+fn decode_paired(info: &StreamInfo, stored: &[u8], what: &str) -> Result<Vec<u8>> {
+    let id = StreamId::ALL
+        .get(info.id as usize)
+        .map_or("unknown", |s| s.name());
+    check_crc(info, stored, what)?;
+    let bad = |d: &str| Error::corrupt(what, format!("stream '{id}': {d}"));
+    let mut at = 0;
+    let len = varint::get(stored, &mut at)
+        .filter(|&l| l <= MAX_STREAM_LEN)
+        .ok_or_else(|| bad("bad coded length"))?;
+    let coded = decompress(&stored[at..], len as usize)
+        .map_err(|e| Error::corrupt(what, format!("stream '{id}': zstd: {e}")))?;
+    if coded.len() as u64 != len {
+        return Err(bad("coded length differs from its frame"));
+    }
+    Ok(coded)
 }
 
 /// A blocked stream's directory and which of its blocks are decoded.
@@ -208,6 +229,9 @@ impl ChunkData {
             blocked: Default::default(),
             selected: None,
         };
+        let fields = fields.needed_for(streams);
+        // Streams of codecs 6 and 7, rebuilt after the loop from the streams they need.
+        let mut paired: [Option<(StreamInfo, Vec<u8>)>; 2] = [None, None];
         for id in StreamId::ALL {
             if !fields.contains(id) {
                 continue;
@@ -223,6 +247,25 @@ impl ChunkData {
                 )
             })?;
             data.stored_decoded += info.stored_len;
+            let slot = match (id, info.codec) {
+                (StreamId::Mate, CODEC_MATE_PAIRS) => Some(0),
+                (StreamId::Name, CODEC_NAME_PAIRS) => Some(1),
+                _ => None,
+            };
+            if let Some(slot) = slot {
+                paired[slot] = Some((*info, decode_paired(info, stored, what)?));
+                continue;
+            }
+            if (id, info.codec) == (StreamId::Aux, CODEC_TAG_COLUMNS) {
+                check_crc(info, stored, what)?;
+                if info.raw_len > MAX_STREAM_LEN {
+                    return Err(Error::corrupt(what, "stream 'aux' too large"));
+                }
+                let raw = tags::decode(stored, n_records, info.raw_len as usize, decompress)
+                    .map_err(|e| Error::corrupt(what, format!("stream 'aux': {}", e.0)))?;
+                data.streams[id as usize] = Some(raw);
+                continue;
+            }
             if info.codec != CODEC_BLOCKED {
                 data.streams[id as usize] = Some(decode_stream(info, stored, what)?);
                 continue;
@@ -257,8 +300,54 @@ impl ChunkData {
                 }
             }
         }
+        data.rebuild_paired(paired)?;
         data.check_block_area(streams)?;
         Ok(data)
+    }
+
+    /// Rebuilds the default layout of a mate stream of codec 6 (from the reference and
+    /// position streams) and of a name stream of codec 7 (from the mate stream's pairs).
+    fn rebuild_paired(&mut self, paired: [Option<(StreamInfo, Vec<u8>)>; 2]) -> Result<()> {
+        let [mate, name] = paired;
+        let what = self.what.clone();
+        let bad =
+            |id: StreamId, d: &str| Error::corrupt(&what, format!("stream '{}': {d}", id.name()));
+        let mut leads = None;
+        if let Some((info, coded)) = mate {
+            let (refs, pos) = (
+                self.streams[StreamId::RefId as usize].as_deref(),
+                self.streams[StreamId::Pos as usize].as_deref(),
+            );
+            let (Some(refs), Some(pos)) = (refs, pos) else {
+                return Err(Error::Internal(
+                    "mate stream decoded without positions".into(),
+                ));
+            };
+            let m = mates::decode_mates(&coded, refs, pos, self.n_records_all)
+                .map_err(|e| bad(StreamId::Mate, e.0))?;
+            if m.raw.len() as u64 != info.raw_len {
+                return Err(bad(
+                    StreamId::Mate,
+                    "decoded length differs from the header",
+                ));
+            }
+            self.streams[StreamId::Mate as usize] = Some(m.raw);
+            leads = Some(m.leads);
+        }
+        if let Some((info, coded)) = name {
+            let leads = leads
+                .as_deref()
+                .ok_or_else(|| bad(StreamId::Name, "codec 7 without a mate stream of codec 6"))?;
+            let raw = mates::decode_names(&coded, leads).map_err(|e| bad(StreamId::Name, e.0))?;
+            if raw.len() as u64 != info.raw_len {
+                return Err(bad(
+                    StreamId::Name,
+                    "decoded length differs from the header",
+                ));
+            }
+            self.streams[StreamId::Name as usize] = Some(raw);
+        }
+        Ok(())
     }
 
     /// Checks that the blocks of the blocked streams read lie in the block area (after every

@@ -2,11 +2,12 @@
 
 use super::blocks::{BLOCKED_STREAMS, BlockDirectory, BlockInfo, CODEC_BLOCKED, RECORDS_PER_BLOCK};
 use super::{
-    CODEC_BASES, CODEC_QUAL_CONTEXT, CODEC_RANS1, CODEC_RAW, CODEC_ZSTD, ChunkHeader, N_STREAMS,
-    StreamId, StreamInfo, VERSION, VERSION_BLOCKED,
+    CODEC_BASES, CODEC_MATE_PAIRS, CODEC_NAME_PAIRS, CODEC_QUAL_CONTEXT, CODEC_RANS1, CODEC_RAW,
+    CODEC_TAG_COLUMNS, CODEC_ZSTD, ChunkHeader, N_STREAMS, StreamId, StreamInfo, VERSION,
+    VERSION_BLOCKED,
 };
 use crate::codec::quality::{self, ReadShape};
-use crate::codec::{bases, rans, varint};
+use crate::codec::{bases, mates, rans, tags, varint};
 use crate::record::{self, Record};
 use crate::{Error, Result};
 
@@ -240,6 +241,18 @@ pub fn encode_profile(records: &[Record], level: i32, profile: Profile) -> Resul
     if blocked {
         cuts.push(BLOCKED_STREAMS.map(|id| s[id as usize].len()));
     }
+    // Archive: the mate and name streams code each pair once when some mate is in the chunk.
+    let pairs = if profile == Profile::Archive {
+        let links = mates::link(records);
+        links.iter().any(|&k| k > 0).then(|| {
+            (
+                mates::encode_mates(records, &links),
+                mates::encode_names(records, &links),
+            )
+        })
+    } else {
+        None
+    };
 
     // Layout: header, whole streams in id order, the directories of blocked streams, then
     // the block area.
@@ -273,8 +286,23 @@ pub fn encode_profile(records: &[Record], level: i32, profile: Profile) -> Resul
             });
             continue;
         }
+        let paired = pairs.as_ref().and_then(|(m, n)| {
+            (i == StreamId::Mate as usize)
+                .then_some((CODEC_MATE_PAIRS, m))
+                .or((i == StreamId::Name as usize).then_some((CODEC_NAME_PAIRS, n)))
+        });
         let (codec, stored) = if raw.is_empty() {
             (CODEC_RAW, Vec::new())
+        } else if let Some((codec, coded)) = paired {
+            let mut framed = Vec::new();
+            varint::put(&mut framed, coded.len() as u64);
+            framed.extend_from_slice(&compress_zstd(coded, level)?);
+            (codec, framed)
+        } else if profile == Profile::Archive && i == StreamId::Aux as usize {
+            let auxes: Vec<&[u8]> = records.iter().map(|r| r.aux()).collect();
+            let coded = tags::encode(&auxes, |col| compress(col, level))
+                .map_err(|e| Error::Invalid(format!("zstd compression failed: {e}")))?;
+            (CODEC_TAG_COLUMNS, coded)
         } else if i == StreamId::Qual as usize {
             // Qualities have no long repeats for zstd to find; their cost is the entropy of
             // each value given the previous one, which order-1 rANS codes almost exactly.

@@ -42,6 +42,17 @@ pub const CODEC_QUAL_CONTEXT: u8 = 4;
 /// Block codec (archive profile): bases with an adaptive context model
 /// ([`crate::codec::bases`]); only inside a blocked stream.
 pub const CODEC_BASES: u8 = 5;
+/// Stream codec (archive profile) of the mate stream: reads whose mate lies later in the chunk
+/// name it, and the mate's fields are derived ([`crate::codec::mates`]); a zstd frame after
+/// the LEB128 length of the coded bytes. Decoding needs the reference and position streams.
+pub const CODEC_MATE_PAIRS: u8 = 6;
+/// Stream codec (archive profile) of the name stream: the names of the reads the mate stream
+/// derives (codec [`CODEC_MATE_PAIRS`]) are left out; framed as codec 6. Decoding needs the
+/// mate stream.
+pub const CODEC_NAME_PAIRS: u8 = 7;
+/// Stream codec (archive profile) of the tag stream: one zstd frame per tag and type
+/// ([`crate::codec::tags`]). Decoding needs only the record count.
+pub const CODEC_TAG_COLUMNS: u8 = 8;
 
 /// The record field streams of a chunk, in storage order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -151,6 +162,37 @@ impl Fields {
     /// Whether `id` is in the set.
     pub fn contains(self, id: StreamId) -> bool {
         self.0 & (1 << id as u16) != 0
+    }
+
+    /// The set with `id` added.
+    pub fn with(self, id: StreamId) -> Fields {
+        Fields(self.0 | 1 << id as u16)
+    }
+
+    /// The streams to read to decode these from a chunk whose stream table is `streams`: a
+    /// name stream of codec 7 needs the mate stream, and a mate stream of codec 6 the
+    /// reference and position streams.
+    ///
+    /// ```
+    /// use bams3_core::chunk::{CODEC_MATE_PAIRS, CODEC_NAME_PAIRS, Fields, StreamId, StreamInfo};
+    /// let s = |id: StreamId, codec| StreamInfo {
+    ///     id: id as u8, codec, crc32: 0, offset: 0, stored_len: 1, raw_len: 1,
+    /// };
+    /// let table = [s(StreamId::Name, CODEC_NAME_PAIRS), s(StreamId::Mate, CODEC_MATE_PAIRS)];
+    /// let f = Fields::FLAGSTAT.needed_for(&table);
+    /// assert!(f.contains(StreamId::Pos) && f.contains(StreamId::RefId));
+    /// assert!(!f.contains(StreamId::Name));
+    /// ```
+    pub fn needed_for(self, streams: &[StreamInfo]) -> Fields {
+        let codec = |id: StreamId| streams.iter().find(|s| s.id == id as u8).map(|s| s.codec);
+        let mut f = self;
+        if f.contains(StreamId::Name) && codec(StreamId::Name) == Some(CODEC_NAME_PAIRS) {
+            f = f.with(StreamId::Mate);
+        }
+        if f.contains(StreamId::Mate) && codec(StreamId::Mate) == Some(CODEC_MATE_PAIRS) {
+            f = f.with(StreamId::RefId).with(StreamId::Pos);
+        }
+        f
     }
 }
 

@@ -315,7 +315,7 @@ impl DecodeModel {
             return Err(bad);
         }
         let mut at = 2usize;
-        let n = varint::get(src, &mut at).ok_or(bad.clone())?;
+        let n = varint::get(src, &mut at).ok_or(bad)?;
         if n > N_CONTEXTS as u64 {
             return Err(bad);
         }
@@ -323,15 +323,15 @@ impl DecodeModel {
         let mut tables = Vec::with_capacity(n as usize);
         let mut ctx = 0u64;
         for k in 0..n {
-            let delta = varint::get(src, &mut at).ok_or(bad.clone())?;
+            let delta = varint::get(src, &mut at).ok_or(bad)?;
             if k > 0 && delta == 0 {
                 return Err(bad);
             }
-            ctx = ctx.checked_add(delta).ok_or(bad.clone())?;
+            ctx = ctx.checked_add(delta).ok_or(bad)?;
             if ctx >= N_CONTEXTS as u64 {
                 return Err(bad);
             }
-            let n_sym = varint::get(src, &mut at).ok_or(bad.clone())?;
+            let n_sym = varint::get(src, &mut at).ok_or(bad)?;
             if n_sym == 0 || n_sym > 256 {
                 return Err(bad);
             }
@@ -342,9 +342,9 @@ impl DecodeModel {
             };
             let mut sum = 0u32;
             for _ in 0..n_sym {
-                let s = *src.get(at).ok_or(bad.clone())?;
+                let s = *src.get(at).ok_or(bad)?;
                 at += 1;
-                let f = varint::get(src, &mut at).ok_or(bad.clone())?;
+                let f = varint::get(src, &mut at).ok_or(bad)?;
                 if f == 0 || t.freq[s as usize] != 0 || sum as u64 + f > TOTAL as u64 {
                     return Err(bad);
                 }

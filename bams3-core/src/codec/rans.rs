@@ -18,7 +18,7 @@ const TOTAL: u32 = 1 << PROB_BITS;
 const RANS_L: u32 = 1 << 23;
 
 /// Why a stream could not be decoded.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct DecodeError(pub &'static str);
 
 /// Scales `counts` to frequencies summing to [`TOTAL`], keeping every seen symbol at least 1.

@@ -103,6 +103,7 @@ impl Dataset {
             return self.decode_chunk(entry, &bytes, fields);
         }
         let infos = entry.stream_infos();
+        let fields = fields.needed_for(&infos);
         let mut ranges = stream_ranges(&infos, fields);
         if infos
             .iter()

@@ -1,0 +1,323 @@
+//! Tags by column (archive profile, codec 8): the tag stream of a chunk split into one column
+//! per tag and type, each compressed on its own.
+//!
+//! An aligner writes the same tags in the same order on almost every read (minimap2: `NM ms AS
+//! nn tp cm s1 de rl`), and each tag's values are alike from read to read (`tp:A:P` nearly always,
+//! `NM` small, `AS` and `ms` close to each other). Interleaved, they are one mixed byte stream;
+//! by column, each is homogeneous, and zstd codes most of them to a few bits a value. A record's
+//! tags become its *signature* (the keys in order, an index into the chunk's list of
+//! signatures) and one value in each key's column. Tag data that does not parse is kept as it
+//! is, so the codec is lossless for any bytes. `docs/FORMAT.md` ("Codec 8") specifies the
+//! layout.
+//!
+//! ```
+//! use bams3_core::codec::tags;
+//! let recs: Vec<&[u8]> = vec![b"NMC\x01tpAP", b"NMC\x00tpAP", b""];
+//! let coded = tags::encode(&recs, |col| zstd::bulk::compress(col, 3)).unwrap();
+//! let raw: Vec<u8> = recs.concat();
+//! let unzstd = |z: &[u8], len| zstd::bulk::decompress(z, len);
+//! assert_eq!(tags::decode(&coded, recs.len(), raw.len(), unzstd).unwrap(), raw);
+//! ```
+
+use std::collections::HashMap;
+
+use super::rans::DecodeError;
+use super::varint;
+use crate::record::{AuxIter, aux_type_size};
+
+/// Largest decoded column accepted (a corrupt length must not allocate without bound).
+const MAX_COLUMN: u64 = 1 << 32;
+
+/// A column key: the tag's two characters and its type.
+type Key = [u8; 3];
+
+/// Codes the tag data of `records` (one slice a record, BAM-encoded), compressing each column
+/// with `zstd` (one zstd frame of the bytes given; the caller picks the level and context).
+pub fn encode(
+    records: &[&[u8]],
+    mut zstd: impl FnMut(&[u8]) -> std::io::Result<Vec<u8>>,
+) -> std::io::Result<Vec<u8>> {
+    let mut keys: Vec<Key> = Vec::new();
+    let mut key_index: HashMap<Key, usize> = HashMap::new();
+    let mut sigs: Vec<Vec<usize>> = Vec::new();
+    let mut sig_index: HashMap<Vec<usize>, usize> = HashMap::new();
+    let mut sig_col = Vec::with_capacity(records.len());
+    let mut fallback = Vec::new();
+    let mut columns: Vec<Vec<u8>> = Vec::new();
+    let mut sig = Vec::new();
+    for aux in records {
+        sig.clear();
+        let fields: Option<Vec<_>> = AuxIter::new(aux).map(|f| f.ok()).collect();
+        let Some(fields) = fields else {
+            // Unparseable tag data: signature 0, the bytes as they are.
+            varint::put(&mut sig_col, 0);
+            varint::put(&mut fallback, aux.len() as u64);
+            fallback.extend_from_slice(aux);
+            continue;
+        };
+        for f in &fields {
+            let key = [f.tag[0], f.tag[1], f.ty];
+            let k = *key_index.entry(key).or_insert_with(|| {
+                keys.push(key);
+                columns.push(Vec::new());
+                keys.len() - 1
+            });
+            sig.push(k);
+            let col = &mut columns[k];
+            col.extend_from_slice(f.value);
+            if f.ty == b'Z' || f.ty == b'H' {
+                col.push(0);
+            }
+        }
+        let s = match sig_index.get(&sig) {
+            Some(&s) => s,
+            None => {
+                sigs.push(sig.clone());
+                sig_index.insert(sig.clone(), sigs.len());
+                sigs.len()
+            }
+        };
+        varint::put(&mut sig_col, s as u64);
+    }
+    let mut out = Vec::new();
+    varint::put(&mut out, keys.len() as u64);
+    for k in &keys {
+        out.extend_from_slice(k);
+    }
+    varint::put(&mut out, sigs.len() as u64);
+    for s in &sigs {
+        varint::put(&mut out, s.len() as u64);
+        for &k in s {
+            varint::put(&mut out, k as u64);
+        }
+    }
+    for col in [&sig_col, &fallback].into_iter().chain(&columns) {
+        varint::put(&mut out, col.len() as u64);
+        if col.is_empty() {
+            continue;
+        }
+        let z = zstd(col)?;
+        varint::put(&mut out, z.len() as u64);
+        out.extend_from_slice(&z);
+    }
+    Ok(out)
+}
+
+/// The length of the value of type `ty` at `col[at..]` (strings with their NUL), if it is
+/// there whole.
+fn value_len(col: &[u8], at: usize, ty: u8) -> Option<usize> {
+    let rest = col.get(at..)?;
+    let len = match ty {
+        b'Z' | b'H' => rest.iter().position(|&c| c == 0)? + 1,
+        b'B' => {
+            let size = aux_type_size(*rest.first()?).filter(|_| rest[0] != b'A')?;
+            let n = u32::from_le_bytes(rest.get(1..5)?.try_into().ok()?) as usize;
+            n.checked_mul(size)?.checked_add(5)?
+        }
+        t => aux_type_size(t)?,
+    };
+    (len <= rest.len()).then_some(len)
+}
+
+/// Rebuilds the tag stream (the records' tag data back to back) of `n` records, `raw_len`
+/// bytes long, from codec 8's bytes; `unzstd(frame, len)` decompresses a column of `len` bytes.
+pub fn decode(
+    coded: &[u8],
+    n: usize,
+    raw_len: usize,
+    mut unzstd: impl FnMut(&[u8], usize) -> std::io::Result<Vec<u8>>,
+) -> Result<Vec<u8>, DecodeError> {
+    let short = DecodeError("tags: coded stream truncated");
+    let mut at = 0usize;
+    let n_keys = varint::get(coded, &mut at).ok_or(short)?;
+    let keys_len = usize::try_from(n_keys)
+        .ok()
+        .and_then(|k| k.checked_mul(3))
+        .ok_or(short)?;
+    let keys: Vec<Key> = coded
+        .get(at..at.checked_add(keys_len).ok_or(short)?)
+        .ok_or(short)?
+        .chunks_exact(3)
+        .map(|k| [k[0], k[1], k[2]])
+        .collect();
+    at += keys_len;
+    let n_sigs = varint::get(coded, &mut at).ok_or(short)?;
+    let mut sigs: Vec<Vec<usize>> = Vec::new();
+    for _ in 0..n_sigs {
+        let len = varint::get(coded, &mut at).ok_or(short)?;
+        // Every key index takes at least a byte: a length past the rest is corruption.
+        if len > (coded.len() - at) as u64 {
+            return Err(short);
+        }
+        let mut s = Vec::with_capacity(len as usize);
+        for _ in 0..len {
+            let k = varint::get(coded, &mut at).ok_or(short)?;
+            if k >= keys.len() as u64 {
+                return Err(DecodeError("tags: signature names no key"));
+            }
+            s.push(k as usize);
+        }
+        sigs.push(s);
+    }
+    let mut columns = Vec::with_capacity(keys.len() + 2);
+    // No column is longer than what it rebuilds (plus a few LEB128 bytes a record for the
+    // signatures and the unparsed lengths): a corrupt length must not allocate without bound.
+    let most = (raw_len as u64)
+        .saturating_add(10 * n as u64)
+        .min(MAX_COLUMN);
+    for _ in 0..keys.len() + 2 {
+        let len = varint::get(coded, &mut at)
+            .filter(|&l| l <= most)
+            .ok_or(short)?;
+        if len == 0 {
+            columns.push(Vec::new());
+            continue;
+        }
+        let stored = varint::get(coded, &mut at).ok_or(short)?;
+        let end = usize::try_from(stored)
+            .ok()
+            .and_then(|s| at.checked_add(s))
+            .filter(|&e| e <= coded.len())
+            .ok_or(short)?;
+        let col = unzstd(&coded[at..end], len as usize).map_err(|_| DecodeError("tags: zstd"))?;
+        if col.len() as u64 != len {
+            return Err(DecodeError("tags: column length differs"));
+        }
+        columns.push(col);
+        at = end;
+    }
+    if at != coded.len() {
+        return Err(DecodeError("tags: trailing bytes"));
+    }
+    let mut pos = vec![0usize; columns.len()];
+    let mut out = Vec::with_capacity(raw_len.min(1 << 24));
+    let bad = DecodeError("tags: a column is short or holds a bad value");
+    for _ in 0..n {
+        let s = varint::get(&columns[0], &mut pos[0]).ok_or(bad)?;
+        if s == 0 {
+            let len = varint::get(&columns[1], &mut pos[1]).ok_or(bad)?;
+            let from = pos[1];
+            let to = usize::try_from(len)
+                .ok()
+                .and_then(|l| from.checked_add(l))
+                .filter(|&t| t <= columns[1].len())
+                .ok_or(bad)?;
+            out.extend_from_slice(&columns[1][from..to]);
+            pos[1] = to;
+        } else {
+            let sig = sigs.get(s as usize - 1).ok_or(bad)?;
+            for &k in sig {
+                let (key, c) = (keys[k], k + 2);
+                let len = value_len(&columns[c], pos[c], key[2]).ok_or(bad)?;
+                out.extend_from_slice(&key);
+                // Strings keep their NUL in the column, as in BAM.
+                out.extend_from_slice(&columns[c][pos[c]..pos[c] + len]);
+                pos[c] += len;
+            }
+        }
+        if out.len() > raw_len {
+            return Err(DecodeError("tags: longer than the stream"));
+        }
+    }
+    if out.len() != raw_len || pos.iter().zip(&columns).any(|(&p, c)| p != c.len()) {
+        return Err(DecodeError("tags: columns and stream length disagree"));
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn z(col: &[u8]) -> std::io::Result<Vec<u8>> {
+        zstd::bulk::compress(col, 3)
+    }
+
+    fn unz(frame: &[u8], len: usize) -> std::io::Result<Vec<u8>> {
+        zstd::bulk::decompress(frame, len)
+    }
+
+    fn round_trip(recs: &[&[u8]]) -> usize {
+        let coded = encode(recs, z).unwrap();
+        let raw = recs.concat();
+        assert_eq!(decode(&coded, recs.len(), raw.len(), unz).unwrap(), raw);
+        coded.len()
+    }
+
+    #[test]
+    fn every_type_round_trips() {
+        let b_arr: &[u8] = b"XBBs\x02\x00\x00\x00\x01\x00\xff\xff";
+        let all: Vec<u8> = [
+            &b"XAAz"[..],
+            b"XcC\x05",
+            b"Xcc\xfb",
+            b"XsS\x01\x02",
+            b"Xss\xfe\xff",
+            b"XiI\x01\x02\x03\x04",
+            b"Xii\xff\xff\xff\xff",
+            b"Xff\x00\x00\x80\x3f",
+            b"XZZhello\0",
+            b"XHH1AE3\0",
+            b_arr,
+            b"XEBf\x00\x00\x00\x00",
+        ]
+        .concat();
+        round_trip(&[&all, &all, b"", &all[4..]]);
+        round_trip(&[]);
+        round_trip(&[b""]);
+        round_trip(&[b"XZZ\0", b"XZZ\0XZZ\0"]);
+    }
+
+    #[test]
+    fn malformed_tags_are_kept_as_they_are() {
+        let recs: [&[u8]; 5] = [
+            b"NMi\x01",
+            b"X",
+            b"XBBc\xff\xff\xff\xff",
+            b"NMC\x02",
+            b"XZZab",
+        ];
+        round_trip(&recs);
+    }
+
+    #[test]
+    fn columns_beat_the_interleaved_stream() {
+        // minimap2-like tags on 2,000 reads.
+        let mut recs = Vec::new();
+        for i in 0u32..2000 {
+            let mut a = Vec::new();
+            a.extend_from_slice(b"NMC");
+            a.push((i % 3) as u8);
+            a.extend_from_slice(b"msS");
+            a.extend_from_slice(&(280 + (i * 7919 % 20) as u16).to_le_bytes());
+            a.extend_from_slice(b"ASS");
+            a.extend_from_slice(&(280 + (i * 7919 % 20) as u16 - (i % 3) as u16).to_le_bytes());
+            a.extend_from_slice(b"nnC\x00tpAPcmC");
+            a.push((20 + i * 31 % 11) as u8);
+            recs.push(a);
+        }
+        let refs: Vec<&[u8]> = recs.iter().map(|r| &r[..]).collect();
+        let by_column = round_trip(&refs);
+        let interleaved = zstd::bulk::compress(&refs.concat(), 3).unwrap().len();
+        assert!(by_column < interleaved, "{by_column} vs {interleaved}");
+    }
+
+    #[test]
+    fn corrupt_input_is_an_error() {
+        let recs: [&[u8]; 3] = [b"NMC\x01tpAP", b"NMC\x00tpAP", b"XZZabc\0"];
+        let coded = encode(&recs, z).unwrap();
+        let raw_len = recs.concat().len();
+        for cut in 0..coded.len() {
+            assert!(decode(&coded[..cut], 3, raw_len, unz).is_err(), "cut {cut}");
+        }
+        assert!(decode(&coded, 2, raw_len, unz).is_err());
+        assert!(decode(&coded, 4, raw_len, unz).is_err());
+        assert!(decode(&coded, 3, raw_len - 1, unz).is_err());
+        // A signature naming a key that is not there (the first signature's first key, 0 -> 9).
+        let at = 1 + 3 * 3 + 1 + 1;
+        assert_eq!(coded[at], 0);
+        let mut bad = coded.clone();
+        bad[at] = 9;
+        assert!(decode(&bad, 3, raw_len, unz).is_err());
+    }
+}
