@@ -81,8 +81,8 @@ pub fn decode_stream(info: &StreamInfo, stored: &[u8], what: &str) -> Result<Vec
     Ok(raw)
 }
 
-/// The coded bytes of a stream of codec 6 or 7 (LEB128 length, then a zstd frame), after
-/// checking its CRC; [`ChunkData`] rebuilds the default layout once the streams it derives
+/// The coded bytes of a stream of codec 6 (LEB128 length, then a zstd frame), after checking
+/// its CRC; [`ChunkData`] rebuilds the default layout once the streams it derives
 /// from are decoded.
 fn decode_paired(info: &StreamInfo, stored: &[u8], what: &str) -> Result<Vec<u8>> {
     let id = StreamId::ALL
@@ -253,7 +253,13 @@ impl ChunkData {
                 _ => None,
             };
             if let Some(slot) = slot {
-                paired[slot] = Some((*info, decode_paired(info, stored, what)?));
+                let coded = if slot == 0 {
+                    decode_paired(info, stored, what)?
+                } else {
+                    check_crc(info, stored, what)?;
+                    stored.to_vec()
+                };
+                paired[slot] = Some((*info, coded));
                 continue;
             }
             if (id, info.codec) == (StreamId::Aux, CODEC_TAG_COLUMNS) {
@@ -338,13 +344,11 @@ impl ChunkData {
             let leads = leads
                 .as_deref()
                 .ok_or_else(|| bad(StreamId::Name, "codec 7 without a mate stream of codec 6"))?;
-            let raw = mates::decode_names(&coded, leads).map_err(|e| bad(StreamId::Name, e.0))?;
-            if raw.len() as u64 != info.raw_len {
-                return Err(bad(
-                    StreamId::Name,
-                    "decoded length differs from the header",
-                ));
+            if info.raw_len > MAX_STREAM_LEN {
+                return Err(bad(StreamId::Name, "too large"));
             }
+            let raw = mates::decode_names(&coded, leads, info.raw_len as usize, decompress)
+                .map_err(|e| bad(StreamId::Name, e.0))?;
             self.streams[StreamId::Name as usize] = Some(raw);
         }
         Ok(())

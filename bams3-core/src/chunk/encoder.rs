@@ -244,12 +244,13 @@ pub fn encode_profile(records: &[Record], level: i32, profile: Profile) -> Resul
     // Archive: the mate and name streams code each pair once when some mate is in the chunk.
     let pairs = if profile == Profile::Archive {
         let links = mates::link(records);
-        links.iter().any(|&k| k > 0).then(|| {
-            (
-                mates::encode_mates(records, &links),
-                mates::encode_names(records, &links),
-            )
-        })
+        if links.iter().any(|&k| k > 0) {
+            let names = mates::encode_names(records, &links, |c| compress(c, level))
+                .map_err(|e| Error::Invalid(format!("zstd compression failed: {e}")))?;
+            Some((mates::encode_mates(records, &links), names))
+        } else {
+            None
+        }
     } else {
         None
     };
@@ -294,10 +295,15 @@ pub fn encode_profile(records: &[Record], level: i32, profile: Profile) -> Resul
         let (codec, stored) = if raw.is_empty() {
             (CODEC_RAW, Vec::new())
         } else if let Some((codec, coded)) = paired {
-            let mut framed = Vec::new();
-            varint::put(&mut framed, coded.len() as u64);
-            framed.extend_from_slice(&compress_zstd(coded, level)?);
-            (codec, framed)
+            if codec == CODEC_NAME_PAIRS {
+                // Already in columns, each compressed.
+                (codec, coded.clone())
+            } else {
+                let mut framed = Vec::new();
+                varint::put(&mut framed, coded.len() as u64);
+                framed.extend_from_slice(&compress_zstd(coded, level)?);
+                (codec, framed)
+            }
         } else if profile == Profile::Archive && i == StreamId::Aux as usize {
             let auxes: Vec<&[u8]> = records.iter().map(|r| r.aux()).collect();
             let coded = tags::encode(&auxes, |col| compress(col, level))

@@ -29,7 +29,7 @@
 use std::collections::HashMap;
 
 use super::rans::DecodeError;
-use super::varint;
+use super::{columns, varint};
 use crate::record::Record;
 
 /// Leads of a chunk's records: `links[j] = k > 0` when record `j + k` is the mate of record `j`
@@ -91,21 +91,63 @@ pub fn encode_mates(records: &[Record], links: &[u32]) -> Vec<u8> {
     out
 }
 
-/// The name stream of `records` under `links` (codec 7, before zstd): the NUL-terminated names
-/// of the records that are not trailing reads, in order.
-pub fn encode_names(records: &[Record], links: &[u32]) -> Vec<u8> {
-    let mut out = Vec::new();
+/// Splits a name around its last run of ASCII digits when that run is a number written
+/// canonically (no leading zero, at most 9 digits): `(prefix, number, suffix)`.
+fn split_number(name: &[u8]) -> (&[u8], Option<u32>, &[u8]) {
+    let Some(end) = name.iter().rposition(u8::is_ascii_digit).map(|e| e + 1) else {
+        return (name, None, &[]);
+    };
+    let start = name[..end]
+        .iter()
+        .rposition(|c| !c.is_ascii_digit())
+        .map_or(0, |s| s + 1);
+    let digits = &name[start..end];
+    if digits.len() > 9 || (digits.len() > 1 && digits[0] == b'0') {
+        return (name, None, &[]);
+    }
+    let n = digits
+        .iter()
+        .fold(0u32, |n, &d| n * 10 + u32::from(d - b'0'));
+    (&name[..start], Some(n), &name[end..])
+}
+
+/// The name stream of `records` under `links` (codec 7): the names of the records that are
+/// not trailing reads, each split around its last number (`split_number`), as two columns
+/// compressed with `zstd`: the text (LEB128 prefix length, prefix, `u8` 1 when a number
+/// follows else 0, LEB128 suffix length, suffix) and the numbers (`u32`, as four byte planes:
+/// every number's low byte, then every second byte, ...). Random read ids
+/// cost their entropy as binary numbers, not as decimal digits.
+pub fn encode_names(
+    records: &[Record],
+    links: &[u32],
+    mut zstd: impl FnMut(&[u8]) -> std::io::Result<Vec<u8>>,
+) -> std::io::Result<Vec<u8>> {
+    let (mut text, mut numbers) = (Vec::new(), Vec::<u32>::new());
     let mut trailing = vec![false; records.len()];
     for (i, r) in records.iter().enumerate() {
         if links[i] > 0 {
             trailing[i + links[i] as usize] = true;
         }
-        if !trailing[i] {
-            out.extend_from_slice(r.name());
-            out.push(0);
+        if trailing[i] {
+            continue;
         }
+        let (prefix, number, suffix) = split_number(r.name());
+        varint::put(&mut text, prefix.len() as u64);
+        text.extend_from_slice(prefix);
+        text.push(u8::from(number.is_some()));
+        varint::put(&mut text, suffix.len() as u64);
+        text.extend_from_slice(suffix);
+        numbers.extend(number);
     }
-    out
+    // Byte planes (all low bytes, then the next...): zstd's literal coder then sees each
+    // byte position's own distribution (read ids below 2^24 leave the top plane all zero).
+    let numbers: Vec<u8> = (0..4)
+        .flat_map(|b| numbers.iter().map(move |n| (n >> (8 * b)) as u8))
+        .collect();
+    let mut out = Vec::new();
+    columns::put(&mut out, &text, &mut zstd)?;
+    columns::put(&mut out, &numbers, &mut zstd)?;
+    Ok(out)
 }
 
 /// A decoded mate stream: the default layout's bytes, and for each trailing read the record
@@ -201,12 +243,39 @@ pub fn decode_mates(
     Ok(Mates { raw, leads })
 }
 
-/// Rebuilds the default name stream from codec 7's bytes and the leads of the mate stream.
-pub fn decode_names(coded: &[u8], leads: &[u32]) -> Result<Vec<u8>, DecodeError> {
-    let mut raw = Vec::with_capacity(coded.len() * 2);
+/// Rebuilds the default name stream (`raw_len` bytes) from codec 7's bytes and the leads of
+/// the mate stream; `unzstd(frame, len)` decompresses a column.
+pub fn decode_names(
+    coded: &[u8],
+    leads: &[u32],
+    raw_len: usize,
+    mut unzstd: impl FnMut(&[u8], usize) -> std::io::Result<Vec<u8>>,
+) -> Result<Vec<u8>, DecodeError> {
+    let mut at = 0usize;
+    // Neither column is longer than the names it rebuilds plus a few bytes a record.
+    let most = (raw_len as u64).saturating_add(16 * leads.len() as u64);
+    let text = columns::get(coded, &mut at, most, &mut unzstd)?;
+    let numbers = columns::get(coded, &mut at, most, &mut unzstd)?;
+    if at != coded.len() || !numbers.len().is_multiple_of(4) {
+        return Err(DecodeError("names: trailing bytes"));
+    }
+    let count = numbers.len() / 4;
+    let mut raw = Vec::with_capacity(raw_len.min(1 << 24));
     // Where each record's name (without its NUL) sits in `raw`.
     let mut names: Vec<(usize, usize)> = Vec::with_capacity(leads.len());
-    let mut at = 0usize;
+    let (mut t, mut n) = (0usize, 0usize);
+    let bad = DecodeError("names: columns short or inconsistent");
+    let piece = |t: &mut usize| -> Result<std::ops::Range<usize>, DecodeError> {
+        let len = varint::get(&text, t).ok_or(bad)?;
+        let end = usize::try_from(len)
+            .ok()
+            .and_then(|l| t.checked_add(l))
+            .filter(|&e| e <= text.len())
+            .ok_or(bad)?;
+        let r = *t..end;
+        *t = end;
+        Ok(r)
+    };
     for &lead in leads {
         let start = raw.len();
         if lead != NO_LEAD {
@@ -215,18 +284,38 @@ pub fn decode_names(coded: &[u8], leads: &[u32]) -> Result<Vec<u8>, DecodeError>
                 .ok_or(DecodeError("names: lead after its mate"))?;
             raw.extend_from_within(s..e);
         } else {
-            let len = coded
-                .get(at..)
-                .and_then(|rest| rest.iter().position(|&b| b == 0))
-                .ok_or(DecodeError("names: coded stream truncated"))?;
-            raw.extend_from_slice(&coded[at..at + len]);
-            at += len + 1;
+            let prefix = piece(&mut t)?;
+            raw.extend_from_slice(&text[prefix]);
+            let has = *text.get(t).ok_or(bad)?;
+            t += 1;
+            match has {
+                0 => {}
+                1 => {
+                    if n >= count {
+                        return Err(bad);
+                    }
+                    let v = (0..4).fold(0u32, |v, b| {
+                        v | u32::from(numbers[b * count + n]) << (8 * b)
+                    });
+                    n += 1;
+                    if v > 999_999_999 {
+                        return Err(bad);
+                    }
+                    raw.extend_from_slice(v.to_string().as_bytes());
+                }
+                _ => return Err(bad),
+            }
+            let suffix = piece(&mut t)?;
+            raw.extend_from_slice(&text[suffix]);
         }
         names.push((start, raw.len()));
         raw.push(0);
+        if raw.len() > raw_len {
+            return Err(DecodeError("names: longer than the stream"));
+        }
     }
-    if at != coded.len() {
-        return Err(DecodeError("names: trailing bytes"));
+    if t != text.len() || n != count || raw.len() != raw_len {
+        return Err(DecodeError("names: columns and stream length disagree"));
     }
     Ok(raw)
 }
@@ -234,6 +323,35 @@ pub fn decode_names(coded: &[u8], leads: &[u32]) -> Result<Vec<u8>, DecodeError>
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn z(col: &[u8]) -> std::io::Result<Vec<u8>> {
+        zstd::bulk::compress(col, 3)
+    }
+
+    fn unz(frame: &[u8], len: usize) -> std::io::Result<Vec<u8>> {
+        zstd::bulk::decompress(frame, len)
+    }
+
+    #[test]
+    fn names_split_around_their_last_number() {
+        assert_eq!(
+            split_number(b"X-1806988"),
+            (&b"X-"[..], Some(1806988), &b""[..])
+        );
+        assert_eq!(
+            split_number(b"A:1:22/1"),
+            (&b"A:1:22/"[..], Some(1), &b""[..])
+        );
+        // Leading zeros, ten digits, no digits: kept as text.
+        assert_eq!(split_number(b"r007"), (&b"r007"[..], None, &b""[..]));
+        assert_eq!(split_number(b"r0"), (&b"r"[..], Some(0), &b""[..]));
+        assert_eq!(
+            split_number(b"1234567890"),
+            (&b"1234567890"[..], None, &b""[..])
+        );
+        assert_eq!(split_number(b"abc"), (&b"abc"[..], None, &b""[..]));
+        assert_eq!(split_number(b""), (&b""[..], None, &b""[..]));
+    }
 
     fn rec(line: &str) -> Record {
         let h =
@@ -266,8 +384,9 @@ mod tests {
         let (refs, pos, mate, names) = default_streams(records);
         let m = decode_mates(&encode_mates(records, &links), &refs, &pos, records.len()).unwrap();
         assert_eq!(m.raw, mate);
+        let coded = encode_names(records, &links, z).unwrap();
         assert_eq!(
-            decode_names(&encode_names(records, &links), &m.leads).unwrap(),
+            decode_names(&coded, &m.leads, names.len(), unz).unwrap(),
             names
         );
         links
@@ -326,8 +445,24 @@ mod tests {
                 p - q - 1
             )));
         }
+        // Names with numbers, canonical or not, and a pair of them.
+        for name in [
+            "X-17",
+            "X-017",
+            "r1/2",
+            "12345678901",
+            "0",
+            "999999999",
+            "a1b2",
+        ] {
+            many.push(rec(&format!("{name}\t0\tc1\t5000\t60\t1M\t*\t0\t0\tA\t*")));
+        }
+        many.push(rec("X-4294967295\t99\tc1\t6000\t60\t1M\t=\t6001\t2\tA\t*"));
+        many.push(rec(
+            "X-4294967295\t147\tc1\t6001\t60\t1M\t=\t6000\t-2\tA\t*",
+        ));
         let links = round_trip(&many);
-        assert_eq!(links.iter().filter(|&&k| k > 0).count(), 20);
+        assert_eq!(links.iter().filter(|&&k| k > 0).count(), 21);
     }
 
     #[test]
@@ -348,8 +483,13 @@ mod tests {
         assert!(decode_mates(&[2, 0, 0, 0, 0, 0], &[0; 12], &[0; 3], 3).is_ok());
         assert!(decode_mates(&coded, &refs[..4], &pos, 2).is_err());
         let m = decode_mates(&coded, &refs, &pos, 2).unwrap();
-        assert!(decode_names(b"a", &m.leads).is_err());
-        assert!(decode_names(b"a\0b\0", &m.leads).is_err());
-        assert!(decode_names(b"", &[1, NO_LEAD]).is_err());
+        let names = encode_names(&recs, &links, z).unwrap();
+        assert!(decode_names(&names, &m.leads, 4, unz).is_ok());
+        for cut in 0..names.len() {
+            assert!(decode_names(&names[..cut], &m.leads, 4, unz).is_err());
+        }
+        assert!(decode_names(&names, &m.leads, 3, unz).is_err());
+        assert!(decode_names(&names, &[NO_LEAD, NO_LEAD], 4, unz).is_err());
+        assert!(decode_names(&names, &[1, NO_LEAD], 4, unz).is_err());
     }
 }

@@ -22,7 +22,7 @@
 use std::collections::HashMap;
 
 use super::rans::DecodeError;
-use super::varint;
+use super::{columns, varint};
 use crate::record::{AuxIter, aux_type_size};
 
 /// Largest decoded column accepted (a corrupt length must not allocate without bound).
@@ -43,7 +43,7 @@ pub fn encode(
     let mut sig_index: HashMap<Vec<usize>, usize> = HashMap::new();
     let mut sig_col = Vec::with_capacity(records.len());
     let mut fallback = Vec::new();
-    let mut columns: Vec<Vec<u8>> = Vec::new();
+    let mut values: Vec<Vec<u8>> = Vec::new();
     let mut sig = Vec::new();
     for aux in records {
         sig.clear();
@@ -59,11 +59,11 @@ pub fn encode(
             let key = [f.tag[0], f.tag[1], f.ty];
             let k = *key_index.entry(key).or_insert_with(|| {
                 keys.push(key);
-                columns.push(Vec::new());
+                values.push(Vec::new());
                 keys.len() - 1
             });
             sig.push(k);
-            let col = &mut columns[k];
+            let col = &mut values[k];
             col.extend_from_slice(f.value);
             if f.ty == b'Z' || f.ty == b'H' {
                 col.push(0);
@@ -91,14 +91,8 @@ pub fn encode(
             varint::put(&mut out, k as u64);
         }
     }
-    for col in [&sig_col, &fallback].into_iter().chain(&columns) {
-        varint::put(&mut out, col.len() as u64);
-        if col.is_empty() {
-            continue;
-        }
-        let z = zstd(col)?;
-        varint::put(&mut out, z.len() as u64);
-        out.extend_from_slice(&z);
+    for col in [&sig_col, &fallback].into_iter().chain(&values) {
+        columns::put(&mut out, col, &mut zstd)?;
     }
     Ok(out)
 }
@@ -159,59 +153,41 @@ pub fn decode(
         }
         sigs.push(s);
     }
-    let mut columns = Vec::with_capacity(keys.len() + 2);
+    let mut cols = Vec::with_capacity(keys.len() + 2);
     // No column is longer than what it rebuilds (plus a few LEB128 bytes a record for the
     // signatures and the unparsed lengths): a corrupt length must not allocate without bound.
     let most = (raw_len as u64)
         .saturating_add(10 * n as u64)
         .min(MAX_COLUMN);
     for _ in 0..keys.len() + 2 {
-        let len = varint::get(coded, &mut at)
-            .filter(|&l| l <= most)
-            .ok_or(short)?;
-        if len == 0 {
-            columns.push(Vec::new());
-            continue;
-        }
-        let stored = varint::get(coded, &mut at).ok_or(short)?;
-        let end = usize::try_from(stored)
-            .ok()
-            .and_then(|s| at.checked_add(s))
-            .filter(|&e| e <= coded.len())
-            .ok_or(short)?;
-        let col = unzstd(&coded[at..end], len as usize).map_err(|_| DecodeError("tags: zstd"))?;
-        if col.len() as u64 != len {
-            return Err(DecodeError("tags: column length differs"));
-        }
-        columns.push(col);
-        at = end;
+        cols.push(columns::get(coded, &mut at, most, &mut unzstd)?);
     }
     if at != coded.len() {
         return Err(DecodeError("tags: trailing bytes"));
     }
-    let mut pos = vec![0usize; columns.len()];
+    let mut pos = vec![0usize; cols.len()];
     let mut out = Vec::with_capacity(raw_len.min(1 << 24));
     let bad = DecodeError("tags: a column is short or holds a bad value");
     for _ in 0..n {
-        let s = varint::get(&columns[0], &mut pos[0]).ok_or(bad)?;
+        let s = varint::get(&cols[0], &mut pos[0]).ok_or(bad)?;
         if s == 0 {
-            let len = varint::get(&columns[1], &mut pos[1]).ok_or(bad)?;
+            let len = varint::get(&cols[1], &mut pos[1]).ok_or(bad)?;
             let from = pos[1];
             let to = usize::try_from(len)
                 .ok()
                 .and_then(|l| from.checked_add(l))
-                .filter(|&t| t <= columns[1].len())
+                .filter(|&t| t <= cols[1].len())
                 .ok_or(bad)?;
-            out.extend_from_slice(&columns[1][from..to]);
+            out.extend_from_slice(&cols[1][from..to]);
             pos[1] = to;
         } else {
             let sig = sigs.get(s as usize - 1).ok_or(bad)?;
             for &k in sig {
                 let (key, c) = (keys[k], k + 2);
-                let len = value_len(&columns[c], pos[c], key[2]).ok_or(bad)?;
+                let len = value_len(&cols[c], pos[c], key[2]).ok_or(bad)?;
                 out.extend_from_slice(&key);
                 // Strings keep their NUL in the column, as in BAM.
-                out.extend_from_slice(&columns[c][pos[c]..pos[c] + len]);
+                out.extend_from_slice(&cols[c][pos[c]..pos[c] + len]);
                 pos[c] += len;
             }
         }
@@ -219,8 +195,8 @@ pub fn decode(
             return Err(DecodeError("tags: longer than the stream"));
         }
     }
-    if out.len() != raw_len || pos.iter().zip(&columns).any(|(&p, c)| p != c.len()) {
-        return Err(DecodeError("tags: columns and stream length disagree"));
+    if out.len() != raw_len || pos.iter().zip(&cols).any(|(&p, c)| p != c.len()) {
+        return Err(DecodeError("tags: cols and stream length disagree"));
     }
     Ok(out)
 }
