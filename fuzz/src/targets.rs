@@ -461,6 +461,38 @@ fn sample_lines() -> Vec<String> {
 }
 
 /// A copy of a real dataset (written once by the library's writer) in a fresh memory store.
+/// `n` records in mate pairs a few records apart, with tags: what the archive profile's pair
+/// and tag codecs need to be used.
+fn paired_records(n: usize) -> Vec<bams3_core::Record> {
+    let header = Header::from_sam_text(SAMPLE_HEADER).expect("valid header");
+    let names = sam::ReferenceNames::new(&header).expect("names");
+    let mut lines: Vec<(u32, String)> = Vec::new();
+    for j in 0..(n / 2) as u32 {
+        let (p, m) = (100 + j * 9, 100 + j * 9 + 30);
+        let seq: String = (0..40)
+            .map(|k| b"ACGT"[((j * 7 + k) % 4) as usize] as char)
+            .collect();
+        let qual: String = (0..40)
+            .map(|k| (b'!' + ((j + k) % 41) as u8) as char)
+            .collect();
+        for (flag, at, mate, tlen) in [(99, p, m, 70i64), (147, m, p, -70)] {
+            lines.push((
+                at,
+                format!(
+                    "X-{}\t{flag}\tchr1\t{at}\t60\t40M\t=\t{mate}\t{tlen}\t{seq}\t{qual}\tNM:i:{}\ttp:A:P\tXZ:Z:t{j}",
+                    j * 7919 % 100_000,
+                    j % 3
+                ),
+            ));
+        }
+    }
+    lines.sort_by_key(|(at, _)| *at);
+    lines
+        .iter()
+        .map(|(_, l)| sam::parse_record_with(l.as_bytes(), &names).expect("valid line"))
+        .collect()
+}
+
 fn sample_dataset() -> Arc<Memory> {
     static OBJECTS: OnceLock<BTreeMap<String, Vec<u8>>> = OnceLock::new();
     let objects = OBJECTS.get_or_init(|| {
@@ -639,6 +671,14 @@ pub fn seeds(root: &std::path::Path) -> Vec<(&'static str, Vec<u8>)> {
             "metadata"
         };
         out.push((target, objects[key].clone()));
+    }
+    // Archive-profile chunks (codecs 4 to 8: quality contexts, base model, mate pairs, names
+    // of pairs, tags by column), for the chunk target to mutate.
+    for n in [300usize, 40] {
+        let records = paired_records(n);
+        let c = bams3_core::chunk::encode_profile(&records, 3, bams3_core::chunk::Profile::Archive)
+            .expect("encodes");
+        out.push(("chunk", c.bytes));
     }
     let quals: Vec<u8> = sample_lines()
         .iter()

@@ -466,6 +466,43 @@ mod tests {
     }
 
     #[test]
+    fn mutated_input_never_panics() {
+        let mut recs = Vec::new();
+        for j in 0..30 {
+            let (p, m) = (100 + j * 9, 130 + j * 9);
+            recs.push((
+                p,
+                format!("X-{j}7\t99\tc1\t{p}\t60\t10M\t=\t{m}\t40\tACGTACGTAC\t*"),
+            ));
+            recs.push((
+                m,
+                format!("X-{j}7\t147\tc1\t{m}\t60\t10M\t=\t{p}\t-40\tACGTACGTAC\t*"),
+            ));
+        }
+        recs.sort_by_key(|(p, _)| *p);
+        let recs: Vec<Record> = recs.iter().map(|(_, l)| rec(l)).collect();
+        let links = link(&recs);
+        let (refs, pos, _, names) = default_streams(&recs);
+        let mates = encode_mates(&recs, &links);
+        let coded_names = encode_names(&recs, &links, z).unwrap();
+        let leads = decode_mates(&mates, &refs, &pos, recs.len()).unwrap().leads;
+        for at in 0..mates.len().max(coded_names.len()) {
+            for x in [1u8, 0x80, 0xff] {
+                let mut m = mates.clone();
+                if let Some(b) = m.get_mut(at) {
+                    *b ^= x;
+                    let _ = decode_mates(&m, &refs, &pos, recs.len());
+                }
+                let mut n = coded_names.clone();
+                if let Some(b) = n.get_mut(at) {
+                    *b ^= x;
+                    let _ = decode_names(&n, &leads, names.len(), unz);
+                }
+            }
+        }
+    }
+
+    #[test]
     fn corrupt_input_is_an_error() {
         let recs = vec![
             rec("a\t99\tc1\t100\t60\t10M\t=\t150\t60\tACGTACGTAC\t*"),

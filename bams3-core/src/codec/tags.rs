@@ -279,6 +279,25 @@ mod tests {
     }
 
     #[test]
+    fn mutated_input_never_panics() {
+        let recs: [&[u8]; 4] = [
+            b"NMC\x01tpAPXZZab\0",
+            b"NMC\x00tpAP",
+            b"XBBs\x02\x00\x00\x00\x01\x00\xff\xff",
+            b"NMi\x01",
+        ];
+        let coded = encode(&recs, z).unwrap();
+        let raw_len = recs.concat().len();
+        for at in 0..coded.len() {
+            for x in [1u8, 0x80, 0xff] {
+                let mut c = coded.clone();
+                c[at] ^= x;
+                let _ = decode(&c, recs.len(), raw_len, unz);
+            }
+        }
+    }
+
+    #[test]
     fn corrupt_input_is_an_error() {
         let recs: [&[u8]; 3] = [b"NMC\x01tpAP", b"NMC\x00tpAP", b"XZZabc\0"];
         let coded = encode(&recs, z).unwrap();
