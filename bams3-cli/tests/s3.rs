@@ -269,6 +269,33 @@ fn convert_to_s3_then_every_command_matches_local() {
 }
 
 #[test]
+fn archive_profile_on_s3_matches_local() {
+    // The archive profile's mate and name streams decode from other streams (codecs 6 and 7):
+    // a remote reader must fetch those too, whatever field set it asks for (flagstat's).
+    let w = World::new("s3-archive");
+    let local = w.tmp.join("local.bams3");
+    convert(&input(), &local, &["--profile", "archive"]);
+    let remote = w.uri("archive.bams3");
+    ok(w.bams3()
+        .args(["convert", "--profile", "archive"])
+        .arg(input())
+        .arg(&remote));
+    same_output(&w, &local, &remote, &busy_region(&local));
+    let a = ok(bams3().arg("flagstat").arg(&local));
+    let b = ok(w.bams3().arg("flagstat").arg(&remote));
+    assert!(a == b, "flagstat differs between local and S3");
+    let want = std::process::Command::new("samtools")
+        .arg("flagstat")
+        .arg(input())
+        .output()
+        .expect("samtools runs");
+    assert!(
+        b == want.stdout,
+        "flagstat of the S3 archive dataset differs from samtools flagstat"
+    );
+}
+
+#[test]
 fn convert_reads_its_input_from_s3() {
     let w = World::new("s3-input");
     let bytes = std::fs::read(input()).unwrap();
