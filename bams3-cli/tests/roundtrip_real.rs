@@ -142,6 +142,58 @@ fn roundtrip_all(profile: &str) {
 }
 
 #[test]
+fn upgrade_moves_a_dataset_between_profiles() {
+    let bam = real_bam("na12878-chrM-Y-trunc.bam");
+    let tmp = TempDir::new("profiles");
+    let want = sam_records(&bam, &[]);
+    let default = tmp.join("default.bams3");
+    convert(&bam, &default, &[]);
+    let archive = tmp.join("archive.bams3");
+    ok(bams3()
+        .args(["upgrade", "--quiet", "--profile", "archive"])
+        .arg(&default)
+        .arg(&archive));
+    let back = tmp.join("back.bams3");
+    ok(bams3()
+        .args(["upgrade", "--quiet", "--profile", "default"])
+        .arg(&archive)
+        .arg(&back));
+    let meta = |d: &Path| std::fs::read_to_string(d.join("_metadata.json")).unwrap();
+    assert!(
+        meta(&archive).contains("\"archive\""),
+        "no archive profile recorded"
+    );
+    assert!(
+        !meta(&back).contains("\"archive\""),
+        "the default dataset says archive"
+    );
+    for d in [&archive, &back] {
+        assert_eq!(
+            first_diff(&want, &lines(&ok(bams3().arg("query").arg(d)))),
+            None
+        );
+    }
+    let size = |d: &Path| -> u64 {
+        find_chunks(d)
+            .iter()
+            .map(|c| c.metadata().unwrap().len())
+            .sum()
+    };
+    assert!(
+        size(&archive) < size(&back),
+        "the archive profile is not smaller"
+    );
+    // An unknown profile is refused by the argument parser (clap's usage message).
+    let out = run(bams3()
+        .args(["upgrade", "--profile", "fast"])
+        .arg(&default)
+        .arg(tmp.join("x.bams3")));
+    assert!(!out.status.success() && !panicked(&out));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("unknown profile 'fast'"));
+    assert!(!tmp.join("x.bams3").exists());
+}
+
+#[test]
 fn stdin_input_bam_and_sam() {
     let bam = real_bam("ex1.bam");
     let tmp = TempDir::new("stdin");
