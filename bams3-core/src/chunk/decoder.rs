@@ -230,8 +230,10 @@ impl ChunkData {
             selected: None,
         };
         let fields = fields.needed_for(streams);
-        // Streams of codecs 6 and 7, rebuilt after the loop from the streams they need.
-        let mut paired: [Option<(StreamInfo, Vec<u8>)>; 2] = [None, None];
+        // Streams of codecs 6 and 7, rebuilt after the loop from the streams they need: the
+        // mate stream's coded bytes, the name stream's stored ones.
+        let mut mate: Option<(&StreamInfo, Vec<u8>)> = None;
+        let mut name: Option<(&StreamInfo, &[u8])> = None;
         for id in StreamId::ALL {
             if !fields.contains(id) {
                 continue;
@@ -247,30 +249,27 @@ impl ChunkData {
                 )
             })?;
             data.stored_decoded += info.stored_len;
-            let slot = match (id, info.codec) {
-                (StreamId::Mate, CODEC_MATE_PAIRS) => Some(0),
-                (StreamId::Name, CODEC_NAME_PAIRS) => Some(1),
-                _ => None,
-            };
-            if let Some(slot) = slot {
-                let coded = if slot == 0 {
-                    decode_paired(info, stored, what)?
-                } else {
-                    check_crc(info, stored, what)?;
-                    stored.to_vec()
-                };
-                paired[slot] = Some((*info, coded));
-                continue;
-            }
-            if (id, info.codec) == (StreamId::Aux, CODEC_TAG_COLUMNS) {
-                check_crc(info, stored, what)?;
-                if info.raw_len > MAX_STREAM_LEN {
-                    return Err(Error::corrupt(what, "stream 'aux' too large"));
+            match (id, info.codec) {
+                (StreamId::Mate, CODEC_MATE_PAIRS) => {
+                    mate = Some((info, decode_paired(info, stored, what)?));
+                    continue;
                 }
-                let raw = tags::decode(stored, n_records, info.raw_len as usize, decompress)
-                    .map_err(|e| Error::corrupt(what, format!("stream 'aux': {}", e.0)))?;
-                data.streams[id as usize] = Some(raw);
-                continue;
+                (StreamId::Name, CODEC_NAME_PAIRS) => {
+                    check_crc(info, stored, what)?;
+                    name = Some((info, stored));
+                    continue;
+                }
+                (StreamId::Aux, CODEC_TAG_COLUMNS) => {
+                    check_crc(info, stored, what)?;
+                    if info.raw_len > MAX_STREAM_LEN {
+                        return Err(Error::corrupt(what, "stream 'aux' too large"));
+                    }
+                    let raw = tags::decode(stored, n_records, info.raw_len as usize, decompress)
+                        .map_err(|e| Error::corrupt(what, format!("stream 'aux': {}", e.0)))?;
+                    data.streams[id as usize] = Some(raw);
+                    continue;
+                }
+                _ => {}
             }
             if info.codec != CODEC_BLOCKED {
                 data.streams[id as usize] = Some(decode_stream(info, stored, what)?);
@@ -306,15 +305,18 @@ impl ChunkData {
                 }
             }
         }
-        data.rebuild_paired(paired)?;
+        data.rebuild_paired(mate, name)?;
         data.check_block_area(streams)?;
         Ok(data)
     }
 
     /// Rebuilds the default layout of a mate stream of codec 6 (from the reference and
     /// position streams) and of a name stream of codec 7 (from the mate stream's pairs).
-    fn rebuild_paired(&mut self, paired: [Option<(StreamInfo, Vec<u8>)>; 2]) -> Result<()> {
-        let [mate, name] = paired;
+    fn rebuild_paired(
+        &mut self,
+        mate: Option<(&StreamInfo, Vec<u8>)>,
+        name: Option<(&StreamInfo, &[u8])>,
+    ) -> Result<()> {
         let what = self.what.clone();
         let bad =
             |id: StreamId, d: &str| Error::corrupt(&what, format!("stream '{}': {d}", id.name()));
@@ -347,7 +349,7 @@ impl ChunkData {
             if info.raw_len > MAX_STREAM_LEN {
                 return Err(bad(StreamId::Name, "too large"));
             }
-            let raw = mates::decode_names(&coded, leads, info.raw_len as usize, decompress)
+            let raw = mates::decode_names(coded, leads, info.raw_len as usize, decompress)
                 .map_err(|e| bad(StreamId::Name, e.0))?;
             self.streams[StreamId::Name as usize] = Some(raw);
         }

@@ -241,19 +241,22 @@ pub fn encode_profile(records: &[Record], level: i32, profile: Profile) -> Resul
     if blocked {
         cuts.push(BLOCKED_STREAMS.map(|id| s[id as usize].len()));
     }
-    // Archive: the mate and name streams code each pair once when some mate is in the chunk.
-    let pairs = if profile == Profile::Archive {
+    // Archive: the mate and name streams code each pair once when some mate is in the chunk
+    // (their stored bytes, taken by the loop below).
+    let mut pairs = None;
+    if profile == Profile::Archive {
         let links = mates::link(records);
         if links.iter().any(|&k| k > 0) {
-            let names = mates::encode_names(records, &links, |c| compress(c, level))
-                .map_err(|e| Error::Invalid(format!("zstd compression failed: {e}")))?;
-            Some((mates::encode_mates(records, &links), names))
-        } else {
-            None
+            let zstd_err = |e| Error::Invalid(format!("zstd compression failed: {e}"));
+            let names =
+                mates::encode_names(records, &links, |c| compress(c, level)).map_err(zstd_err)?;
+            let coded = mates::encode_mates(records, &links);
+            let mut mate = Vec::new();
+            varint::put(&mut mate, coded.len() as u64);
+            mate.extend_from_slice(&compress(&coded, level).map_err(zstd_err)?);
+            pairs = Some((mate, names));
         }
-    } else {
-        None
-    };
+    }
 
     // Layout: header, whole streams in id order, the directories of blocked streams, then
     // the block area.
@@ -287,23 +290,15 @@ pub fn encode_profile(records: &[Record], level: i32, profile: Profile) -> Resul
             });
             continue;
         }
-        let paired = pairs.as_ref().and_then(|(m, n)| {
-            (i == StreamId::Mate as usize)
-                .then_some((CODEC_MATE_PAIRS, m))
-                .or((i == StreamId::Name as usize).then_some((CODEC_NAME_PAIRS, n)))
+        let paired = pairs.as_mut().and_then(|(mate, name)| match i {
+            i if i == StreamId::Mate as usize => Some((CODEC_MATE_PAIRS, std::mem::take(mate))),
+            i if i == StreamId::Name as usize => Some((CODEC_NAME_PAIRS, std::mem::take(name))),
+            _ => None,
         });
         let (codec, stored) = if raw.is_empty() {
             (CODEC_RAW, Vec::new())
-        } else if let Some((codec, coded)) = paired {
-            if codec == CODEC_NAME_PAIRS {
-                // Already in columns, each compressed.
-                (codec, coded.clone())
-            } else {
-                let mut framed = Vec::new();
-                varint::put(&mut framed, coded.len() as u64);
-                framed.extend_from_slice(&compress_zstd(coded, level)?);
-                (codec, framed)
-            }
+        } else if let Some(p) = paired {
+            p
         } else if profile == Profile::Archive && i == StreamId::Aux as usize {
             let auxes: Vec<&[u8]> = records.iter().map(|r| r.aux()).collect();
             let coded = tags::encode(&auxes, |col| compress(col, level))

@@ -59,3 +59,15 @@ pub fn get(
     *at = end;
     Ok(col)
 }
+
+/// zstd at level 3 in the shape [`put`] and [`get`] take, for the codecs' tests.
+#[cfg(test)]
+pub(crate) mod test_zstd {
+    pub fn z(col: &[u8]) -> std::io::Result<Vec<u8>> {
+        zstd::bulk::compress(col, 3)
+    }
+
+    pub fn unz(frame: &[u8], len: usize) -> std::io::Result<Vec<u8>> {
+        zstd::bulk::decompress(frame, len)
+    }
+}

@@ -27,6 +27,7 @@
 //! ```
 
 use std::collections::HashMap;
+use std::io::Write;
 
 use super::rans::DecodeError;
 use super::{columns, varint};
@@ -56,6 +57,17 @@ pub fn link(records: &[Record]) -> Vec<u32> {
     links
 }
 
+/// Which records are trailing reads under `links` (their fields are derived, not stored).
+fn trailing(links: &[u32]) -> Vec<bool> {
+    let mut t = vec![false; links.len()];
+    for (j, &k) in links.iter().enumerate() {
+        if k > 0 {
+            t[j + k as usize] = true;
+        }
+    }
+    t
+}
+
 /// Whether `t`'s mate fields are exactly those derived from `l`'s (and `l`'s from `t`'s).
 fn mirrored(l: &Record, t: &Record) -> bool {
     l.next_ref_id() == t.ref_id()
@@ -71,7 +83,7 @@ fn mirrored(l: &Record, t: &Record) -> bool {
 /// position, zig-zag LEB128). Trailing reads add nothing.
 pub fn encode_mates(records: &[Record], links: &[u32]) -> Vec<u8> {
     let mut out = Vec::with_capacity(records.len() * 2);
-    let mut trailing = vec![false; records.len()];
+    let trailing = trailing(links);
     for (i, r) in records.iter().enumerate() {
         if trailing[i] {
             continue;
@@ -83,7 +95,6 @@ pub fn encode_mates(records: &[Record], links: &[u32]) -> Vec<u8> {
             varint::put_signed(&mut out, i64::from(r.next_pos()) - i64::from(r.pos()));
             varint::put_signed(&mut out, i64::from(r.tlen()));
         } else {
-            trailing[i + k] = true;
             let span = i64::from(records[i + k].pos()) - i64::from(r.pos());
             varint::put_signed(&mut out, i64::from(r.tlen()) - span);
         }
@@ -123,12 +134,8 @@ pub fn encode_names(
     mut zstd: impl FnMut(&[u8]) -> std::io::Result<Vec<u8>>,
 ) -> std::io::Result<Vec<u8>> {
     let (mut text, mut numbers) = (Vec::new(), Vec::<u32>::new());
-    let mut trailing = vec![false; records.len()];
-    for (i, r) in records.iter().enumerate() {
-        if links[i] > 0 {
-            trailing[i + links[i] as usize] = true;
-        }
-        if trailing[i] {
+    for (r, trailing) in records.iter().zip(trailing(links)) {
+        if trailing {
             continue;
         }
         let (prefix, number, suffix) = split_number(r.name());
@@ -301,7 +308,8 @@ pub fn decode_names(
                     if v > 999_999_999 {
                         return Err(bad);
                     }
-                    raw.extend_from_slice(v.to_string().as_bytes());
+                    // Formatted in place: no String per name on the read path.
+                    write!(raw, "{v}").expect("writing to a Vec cannot fail");
                 }
                 _ => return Err(bad),
             }
@@ -324,13 +332,7 @@ pub fn decode_names(
 mod tests {
     use super::*;
 
-    fn z(col: &[u8]) -> std::io::Result<Vec<u8>> {
-        zstd::bulk::compress(col, 3)
-    }
-
-    fn unz(frame: &[u8], len: usize) -> std::io::Result<Vec<u8>> {
-        zstd::bulk::decompress(frame, len)
-    }
+    use crate::codec::columns::test_zstd::{unz, z};
 
     #[test]
     fn names_split_around_their_last_number() {

@@ -39,16 +39,25 @@ pub fn encode(
 ) -> std::io::Result<Vec<u8>> {
     let mut keys: Vec<Key> = Vec::new();
     let mut key_index: HashMap<Key, usize> = HashMap::new();
-    let mut sigs: Vec<Vec<usize>> = Vec::new();
+    // Signature -> its number (1-based, in order of first use).
     let mut sig_index: HashMap<Vec<usize>, usize> = HashMap::new();
     let mut sig_col = Vec::with_capacity(records.len());
     let mut fallback = Vec::new();
     let mut values: Vec<Vec<u8>> = Vec::new();
     let mut sig = Vec::new();
+    // Reused across records: a record's parsed tags are only kept until they are stored.
+    let mut fields = Vec::new();
     for aux in records {
         sig.clear();
-        let fields: Option<Vec<_>> = AuxIter::new(aux).map(|f| f.ok()).collect();
-        let Some(fields) = fields else {
+        fields.clear();
+        let mut parsed = true;
+        for f in AuxIter::new(aux) {
+            match f {
+                Ok(f) => fields.push(f),
+                Err(_) => parsed = false,
+            }
+        }
+        if !parsed {
             // Unparseable tag data: signature 0, the bytes as they are.
             varint::put(&mut sig_col, 0);
             varint::put(&mut fallback, aux.len() as u64);
@@ -69,14 +78,8 @@ pub fn encode(
                 col.push(0);
             }
         }
-        let s = match sig_index.get(&sig) {
-            Some(&s) => s,
-            None => {
-                sigs.push(sig.clone());
-                sig_index.insert(sig.clone(), sigs.len());
-                sigs.len()
-            }
-        };
+        let next = sig_index.len() + 1;
+        let s = *sig_index.entry(sig.clone()).or_insert(next);
         varint::put(&mut sig_col, s as u64);
     }
     let mut out = Vec::new();
@@ -84,8 +87,10 @@ pub fn encode(
     for k in &keys {
         out.extend_from_slice(k);
     }
+    let mut sigs: Vec<(&Vec<usize>, usize)> = sig_index.iter().map(|(s, &n)| (s, n)).collect();
+    sigs.sort_unstable_by_key(|&(_, n)| n);
     varint::put(&mut out, sigs.len() as u64);
-    for s in &sigs {
+    for (s, _) in sigs {
         varint::put(&mut out, s.len() as u64);
         for &k in s {
             varint::put(&mut out, k as u64);
@@ -196,7 +201,7 @@ pub fn decode(
         }
     }
     if out.len() != raw_len || pos.iter().zip(&cols).any(|(&p, c)| p != c.len()) {
-        return Err(DecodeError("tags: cols and stream length disagree"));
+        return Err(DecodeError("tags: columns and stream length disagree"));
     }
     Ok(out)
 }
@@ -205,13 +210,7 @@ pub fn decode(
 mod tests {
     use super::*;
 
-    fn z(col: &[u8]) -> std::io::Result<Vec<u8>> {
-        zstd::bulk::compress(col, 3)
-    }
-
-    fn unz(frame: &[u8], len: usize) -> std::io::Result<Vec<u8>> {
-        zstd::bulk::decompress(frame, len)
-    }
+    use crate::codec::columns::test_zstd::{unz, z};
 
     fn round_trip(recs: &[&[u8]]) -> usize {
         let coded = encode(recs, z).unwrap();
