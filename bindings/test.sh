@@ -51,6 +51,10 @@ grep -h "passed" "$tmp/out.log" || true
 echo "== test_batch"
 run test_batch "${V[@]}" "$BUILD/test_batch" "$tmp/tiny-cli"
 grep -h "passed" "$tmp/out.log" || true
+# The archive profile links mate pairs: a query of names then decodes the mate stream too.
+"$BAMS3" convert --quiet --profile archive "$tiny" "$tmp/tiny-archive"
+run "test_batch (archive profile)" "${V[@]}" "$BUILD/test_batch" "$tmp/tiny-archive"
+grep -h "passed" "$tmp/out.log" || true
 
 echo "== test_bams3 (C++)"
 mkdir "$tmp/cpp"

@@ -53,8 +53,12 @@
 // CIGAR left out, as htslib does).
 #define BAMS3_COLUMN_AUX (1 << 4)
 
+// Column bit for `bams3_reader_query_columns`: the mate fields (RNEXT, PNEXT, TLEN). A batch
+// always fills its mate columns; this bit says whether the query decodes them.
+#define BAMS3_COLUMN_MATE (1 << 5)
+
 // Every column bit.
-#define BAMS3_COLUMN_ALL 31
+#define BAMS3_COLUMN_ALL 63
 
 // Success.
 #define BAMS3_OK 0
@@ -467,6 +471,30 @@ int bams3_reader_query(const struct bams3_reader *r,
                        const char *region,
                        const struct bams3_filter *filter,
                        struct bams3_query **out);
+
+// Like `bams3_reader_query`, but decoding only what the columns in `columns` (`BAMS3_COLUMN_*`
+// bits) need, besides each record's placement (reference, position, flag, MAPQ, CIGAR, read
+// length, tags), which is always decoded: the same records, faster when the costly fields are
+// not wanted. The fields of columns not asked for hold placeholders, in the records' accessors
+// and batches alike: name `*` (`BAMS3_COLUMN_NAME`), every base `=` (`BAMS3_COLUMN_SEQ`), every
+// quality missing, 0xFF (`BAMS3_COLUMN_QUAL`), next reference -1, next position -1 and TLEN 0
+// (`BAMS3_COLUMN_MATE`). `BAMS3_COLUMN_ALL` makes it `bams3_reader_query`.
+//
+// ```c
+// bams3_query *q;
+// /* positions and CIGARs of chr1, without decoding names, bases or qualities */
+// bams3_reader_query_columns(r, "chr1", NULL, BAMS3_COLUMN_CIGAR, &q);
+// ```
+//
+// Errors: those of `bams3_reader_query`, and `BAMS3_ERR_INVALID` for unknown column bits.
+//
+// # Safety
+// As `bams3_reader_query`.
+int bams3_reader_query_columns(const struct bams3_reader *r,
+                               const char *region,
+                               const struct bams3_filter *filter,
+                               uint32_t columns,
+                               struct bams3_query **out);
 
 // Dataset statistics as a JSON object (the document `bams3 stats --json` prints), in a new
 // string the caller releases with `bams3_string_free`.

@@ -24,8 +24,11 @@ pub const BAMS3_COLUMN_QUAL: u32 = 1 << 3;
 /// Column bit: the tags in BAM encoding, in stored order (the `CG` tag of a resolved long
 /// CIGAR left out, as htslib does).
 pub const BAMS3_COLUMN_AUX: u32 = 1 << 4;
+/// Column bit for `bams3_reader_query_columns`: the mate fields (RNEXT, PNEXT, TLEN). A batch
+/// always fills its mate columns; this bit says whether the query decodes them.
+pub const BAMS3_COLUMN_MATE: u32 = 1 << 5;
 /// Every column bit.
-pub const BAMS3_COLUMN_ALL: u32 = 0x1f;
+pub const BAMS3_COLUMN_ALL: u32 = 0x3f;
 
 /// Largest `capacity` a batch accepts.
 const MAX_CAPACITY: usize = 1 << 24;

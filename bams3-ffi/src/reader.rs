@@ -3,9 +3,13 @@
 use std::ffi::{c_char, c_int, CString};
 use std::sync::Arc;
 
-use bams3_core::dataset::{Dataset, RecordFilter};
+use bams3_core::chunk::{Fields, StreamId};
+use bams3_core::dataset::{Dataset, Query, RecordFilter};
 use bams3_core::region::Region;
 
+use crate::batch::{
+    BAMS3_COLUMN_ALL, BAMS3_COLUMN_MATE, BAMS3_COLUMN_NAME, BAMS3_COLUMN_QUAL, BAMS3_COLUMN_SEQ,
+};
 use crate::error::{Failure, FfiResult, BAMS3_ERR_INVALID};
 use crate::panic::{c_str, guard, handle, out_param};
 use crate::query::{bams3_query, new_query};
@@ -180,22 +184,90 @@ pub unsafe extern "C" fn bams3_reader_query(
     guard(|| {
         let out = out_param(out, "out")?;
         let r = handle(r, "reader")?;
-        let f = filter.as_ref().copied().unwrap_or_default();
-        let filter = RecordFilter {
-            min_mapq: f.min_mapq,
-            require_flags: f.require_flags,
-            exclude_flags: f.exclude_flags,
-        };
-        let iter = if region.is_null() {
-            r.ds.records(filter)
-        } else {
-            let region = c_str(region, "region")?;
-            let region = Region::parse(region, r.ds.header())?;
-            r.ds.query(&[region], filter)
-        };
+        let iter = start_query(r, region, filter)?;
         out.write(Box::into_raw(new_query(r.ds.clone(), iter)));
         Ok(())
     })
+}
+
+/// Like `bams3_reader_query`, but decoding only what the columns in `columns` (`BAMS3_COLUMN_*`
+/// bits) need, besides each record's placement (reference, position, flag, MAPQ, CIGAR, read
+/// length, tags), which is always decoded: the same records, faster when the costly fields are
+/// not wanted. The fields of columns not asked for hold placeholders, in the records' accessors
+/// and batches alike: name `*` (`BAMS3_COLUMN_NAME`), every base `=` (`BAMS3_COLUMN_SEQ`), every
+/// quality missing, 0xFF (`BAMS3_COLUMN_QUAL`), next reference -1, next position -1 and TLEN 0
+/// (`BAMS3_COLUMN_MATE`). `BAMS3_COLUMN_ALL` makes it `bams3_reader_query`.
+///
+/// ```c
+/// bams3_query *q;
+/// /* positions and CIGARs of chr1, without decoding names, bases or qualities */
+/// bams3_reader_query_columns(r, "chr1", NULL, BAMS3_COLUMN_CIGAR, &q);
+/// ```
+///
+/// Errors: those of `bams3_reader_query`, and `BAMS3_ERR_INVALID` for unknown column bits.
+///
+/// # Safety
+/// As `bams3_reader_query`.
+#[no_mangle]
+pub unsafe extern "C" fn bams3_reader_query_columns(
+    r: *const bams3_reader,
+    region: *const c_char,
+    filter: *const bams3_filter,
+    columns: u32,
+    out: *mut *mut bams3_query,
+) -> c_int {
+    guard(|| {
+        let out = out_param(out, "out")?;
+        let r = handle(r, "reader")?;
+        if columns & !BAMS3_COLUMN_ALL != 0 {
+            return Err(Failure::new(
+                BAMS3_ERR_INVALID,
+                format!("unknown column bits 0x{:x}", columns & !BAMS3_COLUMN_ALL),
+            ));
+        }
+        let iter = start_query(r, region, filter)?.with_fields(columns_fields(columns));
+        out.write(Box::into_raw(new_query(r.ds.clone(), iter)));
+        Ok(())
+    })
+}
+
+/// The streams the columns in `columns` need (besides the placement, always decoded).
+fn columns_fields(columns: u32) -> Fields {
+    let mut f = Fields::LOCATION;
+    for (bit, id) in [
+        (BAMS3_COLUMN_NAME, StreamId::Name),
+        (BAMS3_COLUMN_SEQ, StreamId::Seq),
+        (BAMS3_COLUMN_QUAL, StreamId::Qual),
+        (BAMS3_COLUMN_MATE, StreamId::Mate),
+    ] {
+        if columns & bit != 0 {
+            f = f.with(id);
+        }
+    }
+    f
+}
+
+/// The query of `region` (NULL: everything) with `filter` (NULL: none).
+///
+/// # Safety
+/// `region` NULL or a NUL-terminated string; `filter` NULL or a valid filter.
+unsafe fn start_query(
+    r: &bams3_reader,
+    region: *const c_char,
+    filter: *const bams3_filter,
+) -> FfiResult<Query> {
+    let f = filter.as_ref().copied().unwrap_or_default();
+    let filter = RecordFilter {
+        min_mapq: f.min_mapq,
+        require_flags: f.require_flags,
+        exclude_flags: f.exclude_flags,
+    };
+    if region.is_null() {
+        return Ok(r.ds.records(filter));
+    }
+    let region = c_str(region, "region")?;
+    let region = Region::parse(region, r.ds.header())?;
+    Ok(r.ds.query(&[region], filter))
 }
 
 /// Dataset statistics as a JSON object (the document `bams3 stats --json` prints), in a new

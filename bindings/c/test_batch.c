@@ -116,6 +116,77 @@ static long compare(const bams3_reader *r, const char *region, size_t capacity)
     return total;
 }
 
+/* A query decoding only `columns` (bams3_reader_query_columns) keeps the records of a full
+ * query: the same placement, CIGAR and tags, the columns asked for equal, placeholders for the
+ * rest. Returns the number of records. */
+static long compare_columns(const bams3_reader *r, const char *region, uint32_t columns)
+{
+    bams3_query *full = NULL, *part = NULL;
+    bams3_batch *bf = NULL, *bp = NULL;
+    if (bams3_reader_query(r, region, NULL, &full) ||
+        bams3_reader_query_columns(r, region, NULL, columns, &part) ||
+        bams3_batch_new(BAMS3_COLUMN_ALL, 4096, &bf) || bams3_batch_new(BAMS3_COLUMN_ALL, 4096, &bp)) {
+        fprintf(stderr, "setup: %s\n", bams3_last_error());
+        failed++;
+        return -1;
+    }
+    long total = 0, mismatches = 0, placeholders = 0;
+    int n, m;
+    while ((n = bams3_query_next_batch(full, bf)) > 0) {
+        m = bams3_query_next_batch(part, bp);
+        CHECK(m == n, "batch of %d records against %d", m, n);
+        if (m != n)
+            break;
+        bams3_batch_columns f, p;
+        bams3_batch_get_columns(bf, &f);
+        bams3_batch_get_columns(bp, &p);
+        for (int i = 0; i < n; ++i) {
+            int ok = f.flag[i] == p.flag[i] && f.ref_id[i] == p.ref_id[i] &&
+                     f.pos[i] == p.pos[i] && f.end[i] == p.end[i] && f.mapq[i] == p.mapq[i] &&
+                     f.seq_len[i] == p.seq_len[i] && f.query_len[i] == p.query_len[i];
+            size_t fa = f.cigar_offsets[i], fl = f.cigar_offsets[i + 1] - fa;
+            size_t pa = p.cigar_offsets[i], pl = p.cigar_offsets[i + 1] - pa;
+            ok = ok && fl == pl && memcmp(f.cigar + fa, p.cigar + pa, fl) == 0;
+            fa = f.aux_offsets[i], fl = f.aux_offsets[i + 1] - fa;
+            pa = p.aux_offsets[i], pl = p.aux_offsets[i + 1] - pa;
+            ok = ok && fl == pl && memcmp(f.aux + fa, p.aux + pa, fl) == 0;
+            fa = f.name_offsets[i], fl = f.name_offsets[i + 1] - fa;
+            pa = p.name_offsets[i], pl = p.name_offsets[i + 1] - pa;
+            if (columns & BAMS3_COLUMN_NAME)
+                ok = ok && fl == pl && memcmp(f.name + fa, p.name + pa, fl) == 0;
+            else
+                ok = ok && pl == 1 && p.name[pa] == '*';
+            if (columns & BAMS3_COLUMN_MATE)
+                ok = ok && f.next_ref_id[i] == p.next_ref_id[i] &&
+                     f.next_pos[i] == p.next_pos[i] && f.tlen[i] == p.tlen[i];
+            else
+                ok = ok && p.next_ref_id[i] == -1 && p.next_pos[i] == -1 && p.tlen[i] == 0;
+            size_t len = (size_t) p.seq_len[i];
+            fa = f.seq_offsets[i], pa = p.seq_offsets[i];
+            ok = ok && p.seq_offsets[i + 1] - pa == len;
+            for (size_t j = 0; ok && j < len; ++j)
+                ok = (columns & BAMS3_COLUMN_SEQ) ? p.seq[pa + j] == f.seq[fa + j] : p.seq[pa + j] == '=';
+            fa = f.qual_offsets[i], pa = p.qual_offsets[i];
+            for (size_t j = 0; ok && j < len; ++j)
+                ok = (columns & BAMS3_COLUMN_QUAL) ? p.qual[pa + j] == f.qual[fa + j] : p.qual[pa + j] == 0xff;
+            placeholders += !(columns & BAMS3_COLUMN_SEQ) && len > 0;
+            if (!ok && mismatches++ < 3)
+                fprintf(stderr, "columns 0x%x: record %ld differs\n", columns, total + i);
+        }
+        total += n;
+    }
+    CHECK(n == 0 && bams3_query_next_batch(part, bp) == 0, "both queries end together");
+    CHECK(mismatches == 0, "%ld records of %s differ with columns 0x%x", mismatches,
+          region ? region : "all", columns);
+    CHECK((columns & BAMS3_COLUMN_SEQ) || total == 0 || placeholders > 0,
+          "placeholders were checked");
+    bams3_batch_free(bf);
+    bams3_batch_free(bp);
+    bams3_query_free(full);
+    bams3_query_free(part);
+    return total;
+}
+
 int main(int argc, char **argv)
 {
     if (argc != 2) {
@@ -138,6 +209,13 @@ int main(int argc, char **argv)
     char region[256];
     snprintf(region, sizeof region, "{%s}:1000-30000", ref0);
     CHECK(compare(r, region, 7) >= 0, "region");
+
+    /* Queries decoding only some columns: the same records, placeholders for the rest. */
+    CHECK(compare_columns(r, NULL, BAMS3_COLUMN_CIGAR) == all, "placement only");
+    CHECK(compare_columns(r, NULL, BAMS3_COLUMN_NAME | BAMS3_COLUMN_MATE) == all, "names, mates");
+    CHECK(compare_columns(r, NULL, BAMS3_COLUMN_SEQ | BAMS3_COLUMN_QUAL) == all, "bases, quals");
+    CHECK(compare_columns(r, region, 0) >= 0, "region, placement only");
+    CHECK(compare_columns(r, NULL, BAMS3_COLUMN_ALL) == all, "every column");
 
     /* Columns not asked for are NULL; fixed ones are always there. */
     bams3_query *q = NULL;
@@ -165,6 +243,11 @@ int main(int argc, char **argv)
     CHECK(bams3_batch_new(1u << 9, 10, &untouched) == BAMS3_ERR_INVALID, "unknown bits");
     CHECK(strstr(bams3_last_error(), "unknown column bits") != NULL, "%s", bams3_last_error());
     CHECK(bams3_batch_new(0, 10, NULL) == BAMS3_ERR_NULL, "NULL out");
+    bams3_query *uq = (bams3_query *) &c;
+    CHECK(bams3_reader_query_columns(r, NULL, NULL, 1u << 6, &uq) == BAMS3_ERR_INVALID,
+          "unknown query column bits");
+    CHECK(uq == (bams3_query *) &c, "query out written on failure");
+    CHECK(bams3_reader_query_columns(r, NULL, NULL, 0, NULL) == BAMS3_ERR_NULL, "NULL query out");
     CHECK(bams3_query_next_batch(NULL, b) == BAMS3_ERR_NULL, "NULL query");
     CHECK(bams3_query_next_batch(q, NULL) == BAMS3_ERR_NULL, "NULL batch");
     CHECK(bams3_batch_get_columns(NULL, &c) == BAMS3_ERR_NULL, "NULL batch for columns");

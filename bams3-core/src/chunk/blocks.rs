@@ -297,6 +297,113 @@ mod tests {
         assert_eq!(data.stored_bytes_decoded(), ranges + blocks);
     }
 
+    /// Pairs (mate fields set, so the placeholders differ from the stored values) of varied
+    /// lengths, with tags.
+    fn pairs(n: usize) -> Vec<Record> {
+        let header = Header::from_sam_text("@SQ\tSN:c\tLN:100000000\n").unwrap();
+        let mut out: Vec<Record> = (0..n)
+            .map(|i| {
+                let lens = [1usize, 7, 150, 33];
+                let (p, len) = (1000 + (i / 2) * 7, lens[i % 4]);
+                // The template: from the first read's start to the end of the second.
+                let span = 300 + lens[(i | 1) % 4] as i64;
+                let (pos, mpos, flag, tlen) = match i % 2 {
+                    0 => (p, p + 300, 0x63, span),
+                    _ => (p + 300, p, 0x93, -span),
+                };
+                let seq: String = (0..len).map(|j| b"ACGT"[(i * 3 + j) % 4] as char).collect();
+                let qual: String = (0..len).map(|j| (b'#' + ((i + j) % 38) as u8) as char).collect();
+                let line = format!(
+                    "p{}\t{flag}\tc\t{pos}\t{}\t{len}M\t=\t{mpos}\t{tlen}\t{seq}\t{qual}\tNM:i:{}\tRG:Z:g",
+                    i / 2,
+                    i % 61,
+                    i % 3
+                );
+                sam::parse_record(line.as_bytes(), &header).unwrap()
+            })
+            .collect();
+        out.sort_by_key(|r| r.pos());
+        out
+    }
+
+    #[test]
+    fn records_of_a_few_streams_keep_their_placement_and_get_placeholders() {
+        use crate::chunk::{CODEC_NAME_PAIRS, Profile, encode_profile};
+        let recs = pairs(3 * RECORDS_PER_BLOCK as usize + 9);
+        for profile in [Profile::Default, Profile::Archive] {
+            let c = encode_profile(&recs, 3, profile).unwrap();
+            let h = ChunkHeader::read(&c.bytes, "t").unwrap();
+            // The archive profile links the pairs (a name stream that needs the mate stream).
+            let paired = h.streams[StreamId::Name as usize].codec == CODEC_NAME_PAIRS;
+            assert_eq!(paired, profile == Profile::Archive);
+            for extra in [
+                None,
+                Some(StreamId::Name),
+                Some(StreamId::Mate),
+                Some(StreamId::Seq),
+            ] {
+                let fields = extra.map_or(Fields::LOCATION, |id| Fields::LOCATION.with(id));
+                let data = ChunkData::decode(&c.bytes, fields, "t").unwrap();
+                let back: Vec<Record> = data.records().collect::<crate::Result<_>>().unwrap();
+                assert_eq!(back.len(), recs.len());
+                for (a, b) in recs.iter().zip(&back) {
+                    let what = format!(
+                        "{profile:?} {extra:?} {}",
+                        String::from_utf8_lossy(a.name())
+                    );
+                    assert_eq!(
+                        (a.ref_id(), a.pos(), a.flag(), a.mapq(), a.end(), a.cigar()),
+                        (b.ref_id(), b.pos(), b.flag(), b.mapq(), b.end(), b.cigar()),
+                        "{what}"
+                    );
+                    assert_eq!(a.aux(), b.aux(), "{what}");
+                    assert_eq!((a.l_seq(), a.bin()), (b.l_seq(), b.bin()), "{what}");
+                    match extra == Some(StreamId::Name) {
+                        true => assert_eq!(a.name(), b.name(), "{what}"),
+                        false => assert_eq!(b.name(), b"*", "{what}"),
+                    }
+                    // Names of linked pairs need the mate stream, so they bring it along.
+                    let mates =
+                        extra == Some(StreamId::Mate) || (paired && extra == Some(StreamId::Name));
+                    match mates {
+                        true => assert_eq!(
+                            (a.next_ref_id(), a.next_pos(), a.tlen()),
+                            (b.next_ref_id(), b.next_pos(), b.tlen()),
+                            "{what}"
+                        ),
+                        false => assert_eq!((b.next_ref_id(), b.next_pos(), b.tlen()), (-1, -1, 0)),
+                    }
+                    match extra == Some(StreamId::Seq) {
+                        true => assert_eq!(a.packed_seq(), b.packed_seq(), "{what}"),
+                        false => assert!(b.packed_seq().iter().all(|&c| c == 0), "{what}"),
+                    }
+                    assert!(b.qual().iter().all(|&q| q == 0xff), "{what}");
+                }
+            }
+            // Only some records built (a region), the others skipped without their streams.
+            let n = recs.len();
+            let keep: Vec<bool> = (0..n).map(|i| (300..320).contains(&i)).collect();
+            let mut data = ChunkData::from_span_without_blocks(
+                &h.streams,
+                n,
+                &c.bytes,
+                0,
+                Fields::LOCATION,
+                "t",
+            )
+            .unwrap();
+            for (id, b, r) in data.blocks_needed(&keep) {
+                data.decode_block(id, b, &c.bytes[r.start as usize..], r.start)
+                    .unwrap();
+            }
+            data.select(keep);
+            let back: Vec<Record> = data.records().collect::<crate::Result<_>>().unwrap();
+            let pos: Vec<i32> = back.iter().map(|r| r.pos()).collect();
+            let want: Vec<i32> = recs[300..320].iter().map(|r| r.pos()).collect();
+            assert_eq!(pos, want, "{profile:?}");
+        }
+    }
+
     #[test]
     fn damaged_blocked_chunks_are_errors_not_panics() {
         let recs = records(2 * RECORDS_PER_BLOCK as usize + 1);

@@ -538,7 +538,11 @@ impl ChunkData {
         self.n_records == 0
     }
 
-    /// Rebuilds the records one at a time, in stored order. Needs [`Fields::ALL`].
+    /// Rebuilds the records one at a time, in stored order. Needs at least
+    /// [`Fields::LOCATION`]; the fields of streams not decoded get placeholders, so a reader of
+    /// a few columns skips decoding the rest: name `*` (name stream), every base `=` (bases),
+    /// every quality missing (qualities), no mate: RNEXT `*`, PNEXT 0, TLEN 0 (mate stream).
+    /// With [`Fields::ALL`] every record is the one stored.
     pub fn records(&self) -> RecordCursor<'_> {
         RecordCursor {
             data: self,
@@ -639,6 +643,9 @@ impl<'a> Iterator for AlignmentCursor<'a> {
     }
 }
 
+/// The read name of records rebuilt without the name stream (SAM's "no name").
+const PLACEHOLDER_NAME: &[u8] = b"*\0";
+
 /// Iterator rebuilding BAM records from a [`ChunkData`].
 pub struct RecordCursor<'a> {
     data: &'a ChunkData,
@@ -708,6 +715,12 @@ impl<'a> RecordCursor<'a> {
         Ok(bytes)
     }
 
+    /// Whether stream `id` was decoded (or its blocks can be): a record's field from a stream
+    /// that was not gets a placeholder.
+    fn has(&self, id: StreamId) -> bool {
+        self.data.streams[id as usize].is_some() || self.data.blocked[id as usize].is_some()
+    }
+
     fn stream(&self, id: StreamId) -> Result<&'a [u8]> {
         let data: &'a ChunkData = self.data;
         data.streams[id as usize]
@@ -763,13 +776,23 @@ impl<'a> RecordCursor<'a> {
     fn skip_record(&mut self) -> Result<()> {
         self.take(StreamId::RefId, 4)?;
         self.next_pos()?;
-        let name_len = self.name_len()?;
+        let name_len = if self.has(StreamId::Name) {
+            self.name_len()?
+        } else {
+            0
+        };
         let n_cigar = self.varint(StreamId::CigarLen)? as usize;
         let l_seq = self.varint(StreamId::SeqLen)? as usize;
-        for _ in 0..3 {
-            self.varint(StreamId::Mate)?;
+        if self.has(StreamId::Mate) {
+            for _ in 0..3 {
+                self.varint(StreamId::Mate)?;
+            }
         }
-        let aux_len = self.varint(StreamId::AuxLen)? as usize;
+        let aux_len = if self.has(StreamId::AuxLen) {
+            self.varint(StreamId::AuxLen)? as usize
+        } else {
+            0
+        };
         let advance = [
             (StreamId::Mapq, 1),
             (StreamId::Bin, 2),
@@ -786,7 +809,10 @@ impl<'a> RecordCursor<'a> {
                     .starts
                     .last()
                     .expect("starts end with the stream's length"),
-                None => self.stream(id)?.len(),
+                None => match self.data.streams[id as usize].as_deref() {
+                    Some(s) => s.len(),
+                    None => continue, // not decoded: nothing to move past
+                },
             };
             let at = &mut self.st.at[id as usize];
             match at.checked_add(n) {
@@ -823,13 +849,30 @@ impl<'a> RecordCursor<'a> {
         let mapq = self.take(StreamId::Mapq, 1)?[0];
         let bin_xor = u16::from_le_bytes(self.take(StreamId::Bin, 2)?.try_into().expect("2"));
         let flag = u16::from_le_bytes(self.take(StreamId::Flag, 2)?.try_into().expect("2"));
-        let name_len = self.name_len()?;
+        let name_len = if self.has(StreamId::Name) {
+            self.name_len()?
+        } else {
+            PLACEHOLDER_NAME.len()
+        };
         let n_cigar = self.varint(StreamId::CigarLen)? as usize;
         let l_seq = self.varint(StreamId::SeqLen)? as usize;
-        let mate_ref = self.varint(StreamId::Mate)?;
-        let mate_pos = self.varint(StreamId::Mate)?;
-        let tlen = self.varint(StreamId::Mate)?;
-        let aux_len = self.varint(StreamId::AuxLen)? as usize;
+        // Without the mate stream: RNEXT `*`, PNEXT 0 (stored -1), TLEN 0.
+        let (mate_ref, mate_pos, tlen) = if self.has(StreamId::Mate) {
+            let mate_ref = self.varint(StreamId::Mate)?;
+            let mate_pos = self.varint(StreamId::Mate)?;
+            (mate_ref, mate_pos, self.varint(StreamId::Mate)?)
+        } else {
+            (
+                varint::zigzag(-1 - ref_id as i64),
+                varint::zigzag(-1 - pos as i64),
+                0,
+            )
+        };
+        let aux_len = if self.has(StreamId::AuxLen) {
+            self.varint(StreamId::AuxLen)? as usize
+        } else {
+            0
+        };
         if name_len > 255 || n_cigar > u16::MAX as usize || l_seq > i32::MAX as usize {
             return Err(Error::corrupt(
                 &self.data.what,
@@ -861,14 +904,26 @@ impl<'a> RecordCursor<'a> {
         b.extend_from_slice(&next_ref.to_le_bytes());
         b.extend_from_slice(&next_pos.to_le_bytes());
         b.extend_from_slice(&tlen.to_le_bytes());
-        b.extend_from_slice(self.take(StreamId::Name, name_len)?);
+        if self.has(StreamId::Name) {
+            b.extend_from_slice(self.take(StreamId::Name, name_len)?);
+        } else {
+            b.extend_from_slice(PLACEHOLDER_NAME);
+        }
         let cigar_at = b.len();
         b.extend_from_slice(self.take(StreamId::Cigar, 4 * n_cigar)?);
         let bin = bin_xor ^ expected_bin(pos, flag, &b[cigar_at..]);
         b[10..12].copy_from_slice(&bin.to_le_bytes());
-        b.extend_from_slice(self.take(StreamId::Seq, l_seq.div_ceil(2))?);
-        b.extend_from_slice(self.take(StreamId::Qual, l_seq)?);
-        b.extend_from_slice(self.take(StreamId::Aux, aux_len)?);
+        match self.has(StreamId::Seq) {
+            true => b.extend_from_slice(self.take(StreamId::Seq, l_seq.div_ceil(2))?),
+            false => b.resize(b.len() + l_seq.div_ceil(2), 0), // '='
+        }
+        match self.has(StreamId::Qual) {
+            true => b.extend_from_slice(self.take(StreamId::Qual, l_seq)?),
+            false => b.resize(b.len() + l_seq, 0xff), // missing
+        }
+        if aux_len > 0 {
+            b.extend_from_slice(self.take(StreamId::Aux, aux_len)?);
+        }
         self.st.index += 1;
         Record::from_bytes(b)
     }

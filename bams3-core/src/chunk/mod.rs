@@ -159,6 +159,16 @@ impl Fields {
     pub const FLAGSTAT: Fields = Fields(
         1 << StreamId::Flag as u16 | 1 << StreamId::Mapq as u16 | 1 << StreamId::Mate as u16,
     );
+    /// What locating, filtering and rebuilding a record's placement needs: reference,
+    /// position, flag, MAPQ, bin, CIGAR (long ones resolved from their `CG` tag, so the tags
+    /// too) and read length. A query decodes at least these ([`crate::dataset::Query::with_fields`]).
+    pub const LOCATION: Fields = Fields(
+        Fields::COVERAGE.0
+            | 1 << StreamId::Bin as u16
+            | 1 << StreamId::AuxLen as u16
+            | 1 << StreamId::Aux as u16,
+    );
+
     /// Whether `id` is in the set.
     pub fn contains(self, id: StreamId) -> bool {
         self.0 & (1 << id as u16) != 0
@@ -167,6 +177,18 @@ impl Fields {
     /// The set with `id` added.
     pub fn with(self, id: StreamId) -> Fields {
         Fields(self.0 | 1 << id as u16)
+    }
+
+    /// The streams of both sets.
+    ///
+    /// ```
+    /// use bams3_core::chunk::{Fields, StreamId};
+    /// let f = Fields::FLAGSTAT.union(Fields::COVERAGE);
+    /// assert!(f.contains(StreamId::Mate) && f.contains(StreamId::Cigar));
+    /// assert!(!f.contains(StreamId::Qual));
+    /// ```
+    pub fn union(self, other: Fields) -> Fields {
+        Fields(self.0 | other.0)
     }
 
     /// The streams to read to decode these from a chunk whose stream table is `streams`: a

@@ -127,18 +127,22 @@ impl Dataset {
     /// fetching) only the record blocks that hold them: positions, flags and CIGARs first, then
     /// the blocks. The cursors of the result build only those records; the caller still tests
     /// each record exactly (a long CIGAR, kept here on suspicion, may end before the region).
+    /// Only the streams in `fields` (with [`Fields::LOCATION`]) are read.
     pub(crate) fn read_chunk_selecting(
         &self,
         entry: &ChunkEntry,
         span: Option<(i64, i64)>,
         filter: &RecordFilter,
+        fields: Fields,
     ) -> Result<ChunkData> {
+        let fields = fields.union(Fields::LOCATION);
         if entry.streams.is_empty() || self.proven(entry).is_some_and(|p| p.all_pass(span, filter))
         {
-            return self.read_chunk(entry, Fields::ALL);
+            return self.read_chunk(entry, fields);
         }
         let infos = entry.stream_infos();
-        let mut ranges = stream_ranges(&infos, Fields::ALL);
+        let fields = fields.needed_for(&infos);
+        let mut ranges = stream_ranges(&infos, fields);
         // A store that wants several reads in flight has round trips and requests worth
         // saving: one GET per chunk, from its streams to the end of the blocks the region
         // probably needs (the blocks after it are left out); only blocks the guess missed
@@ -158,7 +162,7 @@ impl Dataset {
             entry.count as usize,
             &bytes,
             lo,
-            Fields::ALL,
+            fields,
             &what,
         )?;
         let keep = data

@@ -6,7 +6,7 @@ use std::collections::{BinaryHeap, VecDeque};
 use std::sync::Arc;
 
 use super::{Dataset, RecordFilter};
-use crate::chunk::ChunkData;
+use crate::chunk::{ChunkData, Fields};
 use crate::index::ChunkEntry;
 use crate::region::{Region, Selection, Targets};
 use crate::{Record, Result};
@@ -120,6 +120,8 @@ pub struct Query {
     /// Chunks being fetched and decoded in the background, by object key, in the
     /// order they will be opened. Bounded by the store's read-ahead, which bounds memory too.
     prefetch: VecDeque<(String, std::sync::mpsc::Receiver<Result<ChunkData>>)>,
+    /// The streams decoded (at least [`Fields::LOCATION`]).
+    fields: Fields,
 }
 
 impl Query {
@@ -136,7 +138,30 @@ impl Query {
             cursors: Vec::new(),
             failed: false,
             prefetch: VecDeque::new(),
+            fields: Fields::ALL,
         }
+    }
+
+    /// Decodes only the streams in `fields` and those locating and filtering records need
+    /// ([`Fields::LOCATION`]): a reader of a few columns (positions and CIGARs for
+    /// `readGAlignments`, say) then skips the costly streams (qualities, bases, names), whose
+    /// fields in the records returned are placeholders, as [`ChunkData::records`] says. The
+    /// records chosen are the same. Set it before the first record is pulled; legacy (v0.1/v0.2)
+    /// datasets always decode whole records.
+    ///
+    /// ```no_run
+    /// use bams3_core::chunk::{Fields, StreamId};
+    /// use bams3_core::dataset::{Dataset, OpenOptions, RecordFilter};
+    /// let ds = Dataset::open_location("sample.bams3", &OpenOptions::default()).unwrap();
+    /// let names = Fields::LOCATION.with(StreamId::Name);
+    /// for r in ds.records(RecordFilter::default()).with_fields(names) {
+    ///     let r = r.unwrap();
+    ///     println!("{} {}", String::from_utf8_lossy(r.name()), r.pos() + 1);
+    /// }
+    /// ```
+    pub fn with_fields(mut self, fields: Fields) -> Query {
+        self.fields = fields.union(Fields::LOCATION);
+        self
     }
 
     fn start_scope(&mut self, scope: Scope) -> Result<()> {
@@ -226,7 +251,7 @@ impl Query {
         // next chunk decoded on a second thread while this one is formatted (decompressing
         // qualities is most of a read's CPU time).
         let limit = self.ds.storage.read_ahead().max(1);
-        let filter = self.filter;
+        let (filter, fields) = (self.filter, self.fields);
         for (_, entry) in self.pending.iter() {
             if self.prefetch.len() >= limit {
                 break;
@@ -241,7 +266,7 @@ impl Query {
             let spawned = std::thread::Builder::new()
                 .name("bams3-prefetch".into())
                 .spawn(move || {
-                    let _ = tx.send(ds.read_chunk_selecting(&e, span, &filter));
+                    let _ = tx.send(ds.read_chunk_selecting(&e, span, &filter, fields));
                 });
             if spawned.is_err() {
                 // No thread: the chunk is simply read when it is opened.
@@ -263,7 +288,7 @@ impl Query {
             None if self.ds.is_legacy() => self.ds.chunk_iter(entry)?,
             None => Box::new(
                 self.ds
-                    .read_chunk_selecting(entry, self.span(entry), &self.filter)?
+                    .read_chunk_selecting(entry, self.span(entry), &self.filter, self.fields)?
                     .into_records(),
             ),
         };

@@ -67,7 +67,8 @@
     tags <- as.character(bamTag(param))
     opts <- c(isTRUE(bamReverseComplement(param)), isTRUE(bamSimpleCigar(param)))
     if (is.null(q)) {
-        q <- .native(C_query, .extptr(file), region, .filter(param))
+        # Only what `what` needs is decoded (names, bases, qualities, mates skipped otherwise).
+        q <- .native(C_query, .extptr(file), region, .filter(param), what)
         on.exit(.Call(C_query_free, q))
     }
     x <- .native(C_scan, q, what, tags, opts, .dna_lookup(), as.numeric(yield),
@@ -97,7 +98,8 @@ setMethod("scanBam", "Bams3File",
         # As BamFile: the next yieldSize records of an open file (the first ones otherwise).
         q <- file@.handle$q
         if (is.null(q)) {
-            q <- .native(C_query, .extptr(file), NULL, .filter(param))
+            # Kept across calls, whose `what` may differ: every field decoded.
+            q <- .native(C_query, .extptr(file), NULL, .filter(param), NULL)
             file@.handle$q <- q
         }
         return(list(.scan1(file, NULL, param, levels, yield = yieldSize(file), q = q)))

@@ -183,7 +183,8 @@ SEXP C_stats_json(SEXP xp)
 /* ---- queries ---------------------------------------------------------------------------- */
 
 /* Starts a query and a batch, each stored in an external pointer (returned through *qxp and
- * *bxp, both PROTECTed by the caller via the returned count of 2). */
+ * *bxp, both PROTECTed by the caller via the returned count of 2). The query decodes only what
+ * `columns` needs (bams3_reader_query_columns). */
 static void start_query(SEXP reader, SEXP region, SEXP filter, uint32_t columns, int capacity,
                         SEXP *qxp, SEXP *bxp)
 {
@@ -203,7 +204,7 @@ static void start_query(SEXP reader, SEXP region, SEXP filter, uint32_t columns,
     *qxp = PROTECT(new_handle("bams3_query", query_finalize));
     *bxp = PROTECT(new_handle("bams3_batch", batch_finalize));
     bams3_query *q = NULL;
-    int rc = bams3_reader_query(r, reg, &f, &q);
+    int rc = bams3_reader_query_columns(r, reg, &f, columns, &q);
     if (rc != BAMS3_OK) {
         UNPROTECT(2);
         fail(rc, NULL);
@@ -655,9 +656,28 @@ static int tagfilter_keep(const tagfilter_t *tf, const uint8_t *p, const uint8_t
     return 1;
 }
 
-/* A query of `reader` over `region` (NULL: everything) with `filter`, in an external pointer. */
-SEXP C_query(SEXP reader, SEXP region, SEXP filter)
+/* The columns a scan of the fields `what` wants (a logical over F_QNAME..F_QUAL, NULL: every
+ * field) needs decoded: names, bases, qualities and mate fields are skipped when not asked for. */
+static uint32_t what_columns(SEXP what)
 {
+    if (Rf_isNull(what))
+        return BAMS3_COLUMN_ALL;
+    if (TYPEOF(what) != LGLSXP || Rf_length(what) != F_N_FIELDS - 1)
+        Rf_error("internal: 'what' must have %d entries", F_N_FIELDS - 1);
+    const int *w = LOGICAL(what);
+    uint32_t columns = BAMS3_COLUMN_CIGAR | BAMS3_COLUMN_AUX;
+    if (w[F_QNAME] == TRUE) columns |= BAMS3_COLUMN_NAME;
+    if (w[F_SEQ] == TRUE) columns |= BAMS3_COLUMN_SEQ;
+    if (w[F_QUAL] == TRUE) columns |= BAMS3_COLUMN_QUAL;
+    if (w[F_MRNM] == TRUE || w[F_MPOS] == TRUE || w[F_ISIZE] == TRUE) columns |= BAMS3_COLUMN_MATE;
+    return columns;
+}
+
+/* A query of `reader` over `region` (NULL: everything) with `filter`, in an external pointer,
+ * decoding what a scan of the fields `what` needs (NULL: every field). */
+SEXP C_query(SEXP reader, SEXP region, SEXP filter, SEXP what)
+{
+    uint32_t columns = what_columns(what);
     bams3_reader *r = get_reader(reader);
     bams3_filter f;
     memset(&f, 0, sizeof f);
@@ -672,7 +692,7 @@ SEXP C_query(SEXP reader, SEXP region, SEXP filter)
         reg = Rf_translateCharUTF8(STRING_ELT(region, 0));
     SEXP qxp = PROTECT(new_handle("bams3_query", query_finalize));
     bams3_query *q = NULL;
-    int rc = bams3_reader_query(r, reg, &f, &q);
+    int rc = bams3_reader_query_columns(r, reg, &f, columns, &q);
     if (rc != BAMS3_OK) {
         UNPROTECT(1);
         fail(rc, NULL);
@@ -976,7 +996,7 @@ static const R_CallMethodDef call_methods[] = {
     {"C_references", (DL_FUNC) &C_references, 1},
     {"C_stats_json", (DL_FUNC) &C_stats_json, 1},
     {"C_count", (DL_FUNC) &C_count, 6},
-    {"C_query", (DL_FUNC) &C_query, 3},
+    {"C_query", (DL_FUNC) &C_query, 4},
     {"C_query_free", (DL_FUNC) &C_query_free, 1},
     {"C_query_done", (DL_FUNC) &C_query_done, 1},
     {"C_scan", (DL_FUNC) &C_scan, 7},
