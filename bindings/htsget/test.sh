@@ -203,6 +203,12 @@ python3 "$here/fetch.py" "$main/reads/ex1.bams3?referenceName=seq1&start=1000&en
 same "tags=NM" bash -c "samtools view '$bam' seq1:1001-1500 | awk 'BEGIN{FS=OFS=\"\\t\"} {l=\$1; for(i=2;i<=11;i++) l=l OFS \$i; for(i=12;i<=NF;i++) if (\$i ~ /^NM:/) l=l OFS \$i; print l}'" -- samtools view "$tmp/t.bam"
 python3 "$here/fetch.py" "$main/reads/ex1.bams3?referenceName=seq2&start=0&end=800&fields=QNAME,FLAG,RNAME,POS,CIGAR" "$tmp/t.bam"
 same "fields=QNAME,FLAG,RNAME,POS,CIGAR" bash -c "samtools view '$bam' seq2:1-800 | awk 'BEGIN{FS=OFS=\"\\t\"} {\$5=255; \$7=\"*\"; \$8=0; \$9=0; \$10=\"*\"; \$11=\"*\"; print}'" -- samtools view "$tmp/t.bam"
+# The server decodes only the streams the fields need: bases without qualities, qualities
+# (which keep the bases) with one mate field.
+python3 "$here/fetch.py" "$main/reads/ex1.bams3?referenceName=seq2&start=0&end=800&fields=FLAG,RNAME,POS,CIGAR,SEQ" "$tmp/t.bam"
+same "fields=FLAG,RNAME,POS,CIGAR,SEQ" bash -c "samtools view '$bam' seq2:1-800 | awk 'BEGIN{FS=OFS=\"\\t\"} {\$1=\"*\"; \$5=255; \$7=\"*\"; \$8=0; \$9=0; \$11=\"*\"; print}'" -- samtools view "$tmp/t.bam"
+python3 "$here/fetch.py" "$main/reads/ex1.bams3?referenceName=seq2&start=0&end=800&fields=FLAG,RNAME,POS,CIGAR,QUAL,RNEXT" "$tmp/t.bam"
+same "fields=FLAG,RNAME,POS,CIGAR,QUAL,RNEXT" bash -c "samtools view '$bam' seq2:1-800 | awk 'BEGIN{FS=OFS=\"\\t\"} {\$1=\"*\"; \$5=255; \$8=0; \$9=0; print}'" -- samtools view "$tmp/t.bam"
 
 # service-info.
 if curl -sf "$main/reads/service-info" | python3 -c '

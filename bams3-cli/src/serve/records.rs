@@ -6,6 +6,7 @@ use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use bams3_core::chunk::{Fields, StreamId};
 use bams3_core::dataset::{Dataset, RecordFilter};
 use bams3_core::region::Region;
 use bams3_core::Record;
@@ -59,6 +60,25 @@ impl Shape {
     /// Whether records pass unchanged.
     pub fn is_identity(&self) -> bool {
         *self == Shape::default()
+    }
+
+    /// The streams a query must decode for records of this shape: the fields it drops need
+    /// not be decoded (the decoder's placeholders are overwritten by [`Shape::append`]).
+    pub fn fields(&self) -> Fields {
+        let mut f = Fields::LOCATION;
+        let wanted = [
+            (!self.drop_qname, StreamId::Name),
+            (!(self.drop_rnext && self.drop_pnext && self.drop_tlen), StreamId::Mate),
+            // Bases are kept when qualities are wanted (SEQ goes only with QUAL).
+            (!(self.drop_seq && self.drop_qual), StreamId::Seq),
+            (!self.drop_qual, StreamId::Qual),
+        ];
+        for (want, id) in wanted {
+            if want {
+                f = f.with(id);
+            }
+        }
+        f
     }
 
     fn keeps_tag(&self, tag: [u8; 2]) -> bool {
@@ -235,7 +255,10 @@ fn produce(
         ));
         Ok(tx.blocking_send(Ok(bytes)).is_ok())
     };
-    for r in ds.query(&[piece.region], RecordFilter::default()) {
+    for r in ds
+        .query(&[piece.region], RecordFilter::default())
+        .with_fields(shape.fields())
+    {
         let r = r.map_err(|e| e.to_string())?;
         if piece.from.is_some_and(|f| (r.pos() as i64) < f) {
             continue;
