@@ -36,6 +36,12 @@ for (case in cases) {
         expect_identical(scanBam(ds, param = p), scanBam(bam, param = p))
         p <- ScanBamParam(what = c("pos", "cigar"), reverseComplement = TRUE, simpleCigar = TRUE)
         expect_identical(scanBam(ds, param = p), scanBam(bam, param = p))
+        # Each costly field alone: the scan decodes only its stream (mates, names, qualities).
+        for (what in list(c("mrnm", "mpos", "isize", "qwidth"), c("qname", "rname"), "qual")) {
+            p <- ScanBamParam(what = what)
+            expect_identical(scanBam(ds, param = p), scanBam(bam, param = p),
+                             label = paste("scanBam what =", paste(what, collapse = ",")))
+        }
     })
 
     test_that(paste(case$name, ": scanBam of seeded random regions, every field and tag"), {
