@@ -68,7 +68,10 @@ impl Shape {
         let mut f = Fields::LOCATION;
         let wanted = [
             (!self.drop_qname, StreamId::Name),
-            (!(self.drop_rnext && self.drop_pnext && self.drop_tlen), StreamId::Mate),
+            (
+                !(self.drop_rnext && self.drop_pnext && self.drop_tlen),
+                StreamId::Mate,
+            ),
             // Bases are kept when qualities are wanted (SEQ goes only with QUAL).
             (!(self.drop_seq && self.drop_qual), StreamId::Seq),
             (!self.drop_qual, StreamId::Qual),
