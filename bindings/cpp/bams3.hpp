@@ -221,6 +221,21 @@ class Reader {
         return Query(q);
     }
 
+    /// Like query(), but decoding only what the BAMS3_COLUMN_* bits in `columns` need besides
+    /// each record's placement; the other fields hold placeholders (name "*", bases '=',
+    /// qualities missing, no mate), as bams3_reader_query_columns says.
+    ///
+    ///   for (const auto &rec : reader.query_columns("chr1", BAMS3_COLUMN_CIGAR))
+    ///       coverage.add(rec.pos(), rec.cigar());
+    Query query_columns(const std::string &region, uint32_t columns,
+                        const Filter &f = Filter()) const {
+        bams3_filter cf{f.min_mapq, f.require_flags, f.exclude_flags};
+        bams3_query *q = nullptr;
+        detail::check(bams3_reader_query_columns(
+            r_.get(), region.empty() ? nullptr : region.c_str(), &cf, columns, &q));
+        return Query(q);
+    }
+
     /// Statistics as JSON (bams3 stats --json).
     std::string stats_json() const {
         char *s = nullptr;

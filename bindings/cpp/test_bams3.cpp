@@ -88,6 +88,18 @@ int main(int argc, char **argv) {
         n++;
     }
     CHECK(n == 1);
+    // Only the placement decoded: the same records, placeholders for names, bases, qualities.
+    size_t m = 0;
+    for (const auto &rec : r.query_columns("chr1:12-12", BAMS3_COLUMN_CIGAR)) {
+        CHECK(rec.pos() == 9 && rec.end() == 14 && rec.cigar() == "5M" && rec.mapq() == 60);
+        CHECK(rec.name() == "*" && rec.sequence() == "=====" && rec.qualities() == "*");
+        CHECK(rec.tags() == "NM:i:1");
+        m++;
+    }
+    CHECK(m == 1);
+    for (const auto &rec : r.query_columns("chr1:12-12", BAMS3_COLUMN_ALL))
+        CHECK(rec.name() == "a" && rec.sequence() == "ACGTA" && rec.qualities() == "IIIII");
+    CHECK(error_code([&] { r.query_columns("", 1u << 9); }) == BAMS3_ERR_INVALID);
     bams3::Query q = r.query("chr1:20");
     bams3::Record rec;
     CHECK(q.next(rec) && rec.name() == "b" && !q.next(rec));
