@@ -25,9 +25,10 @@ pub struct Args {
     input: String,
     /// Output dataset directory or s3:// URL (must not exist).
     output: String,
-    /// Genomic span of a chunk: 256K, 512K, 1M, 2M, 4M or 8M bases.
-    #[arg(long, default_value = "1M", value_parser = units::size_arg)]
-    chunk_size: u64,
+    /// Genomic span of a chunk: 256K, 512K, 1M, 2M, 4M or 8M bases (default 1M, or 8M with
+    /// --profile archive).
+    #[arg(long, value_parser = units::size_arg)]
+    chunk_size: Option<u64>,
     /// zstd compression level (1-22; default 3, or 19 with --profile archive).
     #[arg(short = 'l', long)]
     level: Option<i32>,
@@ -77,7 +78,7 @@ enum Place {
 
 pub fn run(a: Args, open: &OpenOptions) -> Result<()> {
     let opts = WriteOptions {
-        chunk_size: a.chunk_size,
+        chunk_size: a.chunk_size.unwrap_or(a.profile.default_chunk_size()),
         level: a.level.unwrap_or(a.profile.default_level()),
         threads: a.threads.max(1),
         part_bytes: a.part_size as usize,

@@ -194,6 +194,49 @@ fn upgrade_moves_a_dataset_between_profiles() {
 }
 
 #[test]
+fn the_archive_profile_uses_wide_chunks_unless_told() {
+    // Sparse data (RNA-seq): 8M bins make fewer, fuller chunks, hence a smaller archive.
+    let bam = real_bam("human_mouse_smaller.bam");
+    let tmp = TempDir::new("archive-chunks");
+    let want = sam_records(&bam, &[]);
+    let chunk_size = |d: &Path| -> u64 {
+        let meta = std::fs::read_to_string(d.join("_metadata.json")).unwrap();
+        let v: serde_json::Value = serde_json::from_str(&meta).unwrap();
+        v["chunk_size"].as_u64().expect("chunk_size in _metadata.json")
+    };
+    let wide = tmp.join("wide.bams3");
+    convert(&bam, &wide, &["--profile", "archive"]);
+    let narrow = tmp.join("narrow.bams3");
+    convert(&bam, &narrow, &["--profile", "archive", "--chunk-size", "1M"]);
+    let default = tmp.join("default.bams3");
+    convert(&bam, &default, &[]);
+    assert_eq!(chunk_size(&wide), 8 << 20);
+    assert_eq!(chunk_size(&narrow), 1 << 20);
+    assert_eq!(chunk_size(&default), 1 << 20);
+    for d in [&wide, &narrow] {
+        assert_eq!(
+            first_diff(&want, &lines(&ok(bams3().arg("query").arg(d)))),
+            None
+        );
+    }
+    let size = |d: &Path| -> u64 {
+        find_chunks(d)
+            .iter()
+            .map(|c| c.metadata().unwrap().len())
+            .sum()
+    };
+    let (w, n) = (size(&wide), size(&narrow));
+    assert!(w * 10 < n * 8, "8M chunks {w} bytes, 1M chunks {n} bytes");
+    // upgrade follows the same rule.
+    let up = tmp.join("up.bams3");
+    ok(bams3()
+        .args(["upgrade", "--quiet", "--profile", "archive"])
+        .arg(&default)
+        .arg(&up));
+    assert_eq!(chunk_size(&up), 8 << 20);
+}
+
+#[test]
 fn stdin_input_bam_and_sam() {
     let bam = real_bam("ex1.bam");
     let tmp = TempDir::new("stdin");
