@@ -202,12 +202,18 @@ fn the_archive_profile_uses_wide_chunks_unless_told() {
     let chunk_size = |d: &Path| -> u64 {
         let meta = std::fs::read_to_string(d.join("_metadata.json")).unwrap();
         let v: serde_json::Value = serde_json::from_str(&meta).unwrap();
-        v["chunk_size"].as_u64().expect("chunk_size in _metadata.json")
+        v["chunk_size"]
+            .as_u64()
+            .expect("chunk_size in _metadata.json")
     };
     let wide = tmp.join("wide.bams3");
     convert(&bam, &wide, &["--profile", "archive"]);
     let narrow = tmp.join("narrow.bams3");
-    convert(&bam, &narrow, &["--profile", "archive", "--chunk-size", "1M"]);
+    convert(
+        &bam,
+        &narrow,
+        &["--profile", "archive", "--chunk-size", "1M"],
+    );
     let default = tmp.join("default.bams3");
     convert(&bam, &default, &[]);
     assert_eq!(chunk_size(&wide), 8 << 20);
