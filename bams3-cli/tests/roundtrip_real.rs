@@ -141,11 +141,24 @@ fn roundtrip_all(profile: &str) {
     assert!(failures.is_empty(), "{}", failures.join("\n\n"));
 }
 
+/// Stored bytes of a dataset's chunk objects.
+fn chunk_bytes(d: &Path) -> u64 {
+    find_chunks(d)
+        .iter()
+        .map(|c| c.metadata().unwrap().len())
+        .sum()
+}
+
+/// The records `bams3 query` prints for a whole dataset.
+fn query_lines(d: &Path) -> Vec<String> {
+    lines(&ok(bams3().arg("query").arg(d)))
+}
+
 #[test]
 fn upgrade_moves_a_dataset_between_profiles() {
     let bam = real_bam("na12878-chrM-Y-trunc.bam");
     let tmp = TempDir::new("profiles");
-    let want = sam_records(&bam, &[]);
+    let want = &sam_records(&bam, &[]);
     let default = tmp.join("default.bams3");
     convert(&bam, &default, &[]);
     let archive = tmp.join("archive.bams3");
@@ -168,19 +181,10 @@ fn upgrade_moves_a_dataset_between_profiles() {
         "the default dataset says archive"
     );
     for d in [&archive, &back] {
-        assert_eq!(
-            first_diff(&want, &lines(&ok(bams3().arg("query").arg(d)))),
-            None
-        );
+        assert_eq!(first_diff(want, &query_lines(d)), None);
     }
-    let size = |d: &Path| -> u64 {
-        find_chunks(d)
-            .iter()
-            .map(|c| c.metadata().unwrap().len())
-            .sum()
-    };
     assert!(
-        size(&archive) < size(&back),
+        chunk_bytes(&archive) < chunk_bytes(&back),
         "the archive profile is not smaller"
     );
     // An unknown profile is refused by the argument parser (clap's usage message).
@@ -198,7 +202,7 @@ fn the_archive_profile_uses_wide_chunks_unless_told() {
     // Sparse data (RNA-seq): 8M bins make fewer, fuller chunks, hence a smaller archive.
     let bam = real_bam("human_mouse_smaller.bam");
     let tmp = TempDir::new("archive-chunks");
-    let want = sam_records(&bam, &[]);
+    let want = &sam_records(&bam, &[]);
     let chunk_size = |d: &Path| -> u64 {
         let meta = std::fs::read_to_string(d.join("_metadata.json")).unwrap();
         let v: serde_json::Value = serde_json::from_str(&meta).unwrap();
@@ -220,18 +224,9 @@ fn the_archive_profile_uses_wide_chunks_unless_told() {
     assert_eq!(chunk_size(&narrow), 1 << 20);
     assert_eq!(chunk_size(&default), 1 << 20);
     for d in [&wide, &narrow] {
-        assert_eq!(
-            first_diff(&want, &lines(&ok(bams3().arg("query").arg(d)))),
-            None
-        );
+        assert_eq!(first_diff(want, &query_lines(d)), None);
     }
-    let size = |d: &Path| -> u64 {
-        find_chunks(d)
-            .iter()
-            .map(|c| c.metadata().unwrap().len())
-            .sum()
-    };
-    let (w, n) = (size(&wide), size(&narrow));
+    let (w, n) = (chunk_bytes(&wide), chunk_bytes(&narrow));
     assert!(w * 10 < n * 8, "8M chunks {w} bytes, 1M chunks {n} bytes");
     // upgrade follows the same rule.
     let up = tmp.join("up.bams3");

@@ -842,6 +842,24 @@ impl<'a> RecordCursor<'a> {
         Some(r)
     }
 
+    /// The next record's mate reference, mate position and TLEN (stored as deltas from its
+    /// own reference and position); without the mate stream RNEXT `*`, PNEXT 0, TLEN 0.
+    fn next_mate(&mut self, ref_id: i32, pos: i32) -> Result<(i32, i32, i32)> {
+        if !self.has(StreamId::Mate) {
+            return Ok((-1, -1, 0));
+        }
+        let mate_ref = self.varint(StreamId::Mate)?;
+        let mate_pos = self.varint(StreamId::Mate)?;
+        let tlen = self.varint(StreamId::Mate)?;
+        let next_ref = i32::try_from(ref_id as i64 + varint::unzigzag(mate_ref));
+        let next_pos = i32::try_from(pos as i64 + varint::unzigzag(mate_pos));
+        let tlen = i32::try_from(varint::unzigzag(tlen));
+        match (next_ref, next_pos, tlen) {
+            (Ok(r), Ok(p), Ok(t)) => Ok((r, p, t)),
+            _ => Err(self.corrupt(StreamId::Mate)),
+        }
+    }
+
     fn next_record(&mut self) -> Result<Record> {
         let ref_id = i32::from_le_bytes(self.take(StreamId::RefId, 4)?.try_into().expect("4"));
         let pos = self.next_pos()?;
@@ -849,25 +867,15 @@ impl<'a> RecordCursor<'a> {
         let mapq = self.take(StreamId::Mapq, 1)?[0];
         let bin_xor = u16::from_le_bytes(self.take(StreamId::Bin, 2)?.try_into().expect("2"));
         let flag = u16::from_le_bytes(self.take(StreamId::Flag, 2)?.try_into().expect("2"));
-        let name_len = if self.has(StreamId::Name) {
+        let has_name = self.has(StreamId::Name);
+        let name_len = if has_name {
             self.name_len()?
         } else {
             PLACEHOLDER_NAME.len()
         };
         let n_cigar = self.varint(StreamId::CigarLen)? as usize;
         let l_seq = self.varint(StreamId::SeqLen)? as usize;
-        // Without the mate stream: RNEXT `*`, PNEXT 0 (stored -1), TLEN 0.
-        let (mate_ref, mate_pos, tlen) = if self.has(StreamId::Mate) {
-            let mate_ref = self.varint(StreamId::Mate)?;
-            let mate_pos = self.varint(StreamId::Mate)?;
-            (mate_ref, mate_pos, self.varint(StreamId::Mate)?)
-        } else {
-            (
-                varint::zigzag(-1 - ref_id as i64),
-                varint::zigzag(-1 - pos as i64),
-                0,
-            )
-        };
+        let (next_ref, next_pos, tlen) = self.next_mate(ref_id, pos)?;
         let aux_len = if self.has(StreamId::AuxLen) {
             self.varint(StreamId::AuxLen)? as usize
         } else {
@@ -879,12 +887,6 @@ impl<'a> RecordCursor<'a> {
                 format!("record {}: impossible field length", self.st.index),
             ));
         }
-        let next_ref = i32::try_from(ref_id as i64 + varint::unzigzag(mate_ref));
-        let next_pos = i32::try_from(pos as i64 + varint::unzigzag(mate_pos));
-        let tlen = i32::try_from(varint::unzigzag(tlen));
-        let (Ok(next_ref), Ok(next_pos), Ok(tlen)) = (next_ref, next_pos, tlen) else {
-            return Err(self.corrupt(StreamId::Mate));
-        };
 
         // The lengths come from the streams: a damaged one must not size the buffer (the takes
         // below fail if the bytes are not there).
@@ -904,7 +906,7 @@ impl<'a> RecordCursor<'a> {
         b.extend_from_slice(&next_ref.to_le_bytes());
         b.extend_from_slice(&next_pos.to_le_bytes());
         b.extend_from_slice(&tlen.to_le_bytes());
-        if self.has(StreamId::Name) {
+        if has_name {
             b.extend_from_slice(self.take(StreamId::Name, name_len)?);
         } else {
             b.extend_from_slice(PLACEHOLDER_NAME);

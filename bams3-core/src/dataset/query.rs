@@ -120,7 +120,7 @@ pub struct Query {
     /// Chunks being fetched and decoded in the background, by object key, in the
     /// order they will be opened. Bounded by the store's read-ahead, which bounds memory too.
     prefetch: VecDeque<(String, std::sync::mpsc::Receiver<Result<ChunkData>>)>,
-    /// The streams decoded (at least [`Fields::LOCATION`]).
+    /// The streams asked for (reading a chunk adds [`Fields::LOCATION`]).
     fields: Fields,
 }
 
@@ -160,7 +160,7 @@ impl Query {
     /// }
     /// ```
     pub fn with_fields(mut self, fields: Fields) -> Query {
-        self.fields = fields.union(Fields::LOCATION);
+        self.fields = fields;
         self
     }
 

@@ -182,11 +182,10 @@ SEXP C_stats_json(SEXP xp)
 
 /* ---- queries ---------------------------------------------------------------------------- */
 
-/* Starts a query and a batch, each stored in an external pointer (returned through *qxp and
- * *bxp, both PROTECTed by the caller via the returned count of 2). The query decodes only what
- * `columns` needs (bams3_reader_query_columns). */
-static void start_query(SEXP reader, SEXP region, SEXP filter, uint32_t columns, int capacity,
-                        SEXP *qxp, SEXP *bxp)
+/* A query of `reader` over `region` (NULL: everything) with `filter` (c(min_mapq, require,
+ * exclude)), decoding only what `columns` needs (bams3_reader_query_columns), in an external
+ * pointer whose finalizer frees it. */
+static SEXP open_query(SEXP reader, SEXP region, SEXP filter, uint32_t columns)
 {
     bams3_reader *r = get_reader(reader);
     bams3_filter f;
@@ -200,18 +199,27 @@ static void start_query(SEXP reader, SEXP region, SEXP filter, uint32_t columns,
     const char *reg = NULL;
     if (!Rf_isNull(region))
         reg = Rf_translateCharUTF8(STRING_ELT(region, 0));
-
-    *qxp = PROTECT(new_handle("bams3_query", query_finalize));
-    *bxp = PROTECT(new_handle("bams3_batch", batch_finalize));
+    SEXP qxp = PROTECT(new_handle("bams3_query", query_finalize));
     bams3_query *q = NULL;
     int rc = bams3_reader_query_columns(r, reg, &f, columns, &q);
     if (rc != BAMS3_OK) {
-        UNPROTECT(2);
+        UNPROTECT(1);
         fail(rc, NULL);
     }
-    R_SetExternalPtrAddr(*qxp, q);
+    R_SetExternalPtrAddr(qxp, q);
+    UNPROTECT(1);
+    return qxp;
+}
+
+/* Starts a query (open_query) and a batch of the same columns, each stored in an external
+ * pointer (returned through *qxp and *bxp, both PROTECTed by the caller). */
+static void start_query(SEXP reader, SEXP region, SEXP filter, uint32_t columns, int capacity,
+                        SEXP *qxp, SEXP *bxp)
+{
+    *qxp = PROTECT(open_query(reader, region, filter, columns));
+    *bxp = PROTECT(new_handle("bams3_batch", batch_finalize));
     bams3_batch *b = NULL;
-    rc = bams3_batch_new(columns, (size_t) capacity, &b);
+    int rc = bams3_batch_new(columns, (size_t) capacity, &b);
     if (rc != BAMS3_OK) {
         UNPROTECT(2);
         fail(rc, NULL); /* the query is freed by its finalizer */
@@ -677,29 +685,7 @@ static uint32_t what_columns(SEXP what)
  * decoding what a scan of the fields `what` needs (NULL: every field). */
 SEXP C_query(SEXP reader, SEXP region, SEXP filter, SEXP what)
 {
-    uint32_t columns = what_columns(what);
-    bams3_reader *r = get_reader(reader);
-    bams3_filter f;
-    memset(&f, 0, sizeof f);
-    if (Rf_length(filter) != 3)
-        Rf_error("internal: filter must be c(min_mapq, require, exclude)");
-    int mq = INTEGER(filter)[0];
-    f.min_mapq = (uint8_t) (mq < 0 ? 0 : mq > 255 ? 255 : mq);
-    f.require_flags = (uint16_t) INTEGER(filter)[1];
-    f.exclude_flags = (uint16_t) INTEGER(filter)[2];
-    const char *reg = NULL;
-    if (!Rf_isNull(region))
-        reg = Rf_translateCharUTF8(STRING_ELT(region, 0));
-    SEXP qxp = PROTECT(new_handle("bams3_query", query_finalize));
-    bams3_query *q = NULL;
-    int rc = bams3_reader_query_columns(r, reg, &f, columns, &q);
-    if (rc != BAMS3_OK) {
-        UNPROTECT(1);
-        fail(rc, NULL);
-    }
-    R_SetExternalPtrAddr(qxp, q);
-    UNPROTECT(1);
-    return qxp;
+    return open_query(reader, region, filter, what_columns(what));
 }
 
 SEXP C_query_free(SEXP qxp)
