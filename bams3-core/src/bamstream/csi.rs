@@ -1,6 +1,7 @@
 //! A CSI index of the BAM stream, built from per-unit statistics alone.
 //!
-//! Each unit goes into the bin `reg2bin(first_pos, max_end)` as one chunk spanning its blocks.
+//! Each unit goes into the bin `reg2bin(first_pos, max_end)` as one chunk spanning its blocks
+//! (units side by side in one bin as one chunk).
 //! That is coarser than an index of every record, but still exact: htslib visits every unit
 //! whose bins overlap a region and filters the records itself, so a region gives the records
 //! the source BAM gives.
@@ -85,9 +86,15 @@ pub fn build_raw(layout: &Layout) -> Vec<u8> {
         for u in units {
             let beg = u.first_pos.max(0);
             let end = u.max_end.max(beg + 1);
-            bins.entry(reg2bin(beg, end, MIN_SHIFT, n_lvls))
-                .or_default()
-                .push((u.offset << 16, u.end() << 16));
+            let chunks = bins
+                .entry(reg2bin(beg, end, MIN_SHIFT, n_lvls))
+                .or_default();
+            // Pieces of a chunk side by side in one bin are one chunk of the index, as
+            // htslib's own indexer merges a bin's adjacent chunks.
+            match chunks.last_mut() {
+                Some(last) if last.1 == u.offset << 16 => last.1 = u.end() << 16,
+                _ => chunks.push((u.offset << 16, u.end() << 16)),
+            }
         }
         // Units are in position order, their ends not: the first unit that can reach a
         // position is the first whose running maximum of ends exceeds it.

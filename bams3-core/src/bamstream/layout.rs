@@ -3,11 +3,13 @@
 use serde::{Deserialize, Serialize};
 
 use super::framing::framed_len;
+use super::pieces::PieceMap;
 use crate::Header;
 use crate::index::SpatialIndex;
 
-/// A run of records that is framed on its own in the stream: a chunk, or (for datasets from
-/// unsorted input, whose parts are separately sorted runs) a bin with its parts merged.
+/// A run of records that is framed on its own in the stream: a chunk, a piece of one (see
+/// [`super::pieces`]), or (for datasets from unsorted input, whose parts are separately sorted
+/// runs) a bin with its parts merged.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Unit {
     /// Reference index, or -1 for the unplaced records.
@@ -22,6 +24,9 @@ pub struct Unit {
     pub first_chunk: u32,
     /// Number of chunks.
     pub n_chunks: u32,
+    /// Index of its first record in its chunk: not 0 for the second and later pieces of a
+    /// chunk cut into [`super::pieces::Piece`]s (a unit then holds `count` records from here).
+    pub first_record: u64,
     /// Smallest record position.
     pub first_pos: i64,
     /// Largest exclusive record end.
@@ -76,6 +81,17 @@ impl Layout {
     /// metadata's flag: parts of a bin from sorted input follow each other in order, parts from
     /// unsorted input are merged.
     pub fn new(header: &Header, index: &SpatialIndex, sorted_input: bool) -> Layout {
+        Layout::with_pieces(header, index, sorted_input, &PieceMap::new())
+    }
+
+    /// Like [`Layout::new`], with the chunks that `pieces` names cut into their pieces (chunks
+    /// of merged bins stay whole: their records interleave with their neighbours').
+    pub fn with_pieces(
+        header: &Header,
+        index: &SpatialIndex,
+        sorted_input: bool,
+        pieces: &PieceMap,
+    ) -> Layout {
         let bam_header = bam_header(header);
         let mut offset = framed_len(bam_header.len() as u64);
         let mut units = Vec::with_capacity(index.chunk_count());
@@ -94,6 +110,7 @@ impl Layout {
             part: Some(e.part),
             first_chunk: i as u32,
             n_chunks: 1,
+            first_record: 0,
             first_pos: e.first_pos,
             max_end: e.max_end,
             count: e.count,
@@ -101,12 +118,33 @@ impl Layout {
             raw: e.raw_bytes,
             offset: 0,
         };
+        // A chunk as its pieces, when it has them (`e` is `None` for a merged bin).
+        let mut push_chunk = |u: Unit, e: Option<&crate::index::ChunkEntry>| match e
+            .and_then(|e| pieces.get(&e.path))
+        {
+            Some(list) if list.len() > 1 => {
+                let mut first = 0u64;
+                for p in list {
+                    push(Unit {
+                        first_record: first,
+                        first_pos: p.first_pos,
+                        max_end: p.max_end,
+                        count: u64::from(p.count),
+                        unmapped: u64::from(p.unmapped),
+                        raw: p.raw,
+                        ..u.clone()
+                    });
+                    first += u64::from(p.count);
+                }
+            }
+            _ => push(u),
+        };
         for (r, rc) in index.references.iter().enumerate() {
             let mut current: Option<Unit> = None;
             for (i, e) in rc.chunks.iter().enumerate() {
                 let u = unit_of(r as i32, i, e);
                 if sorted_input {
-                    push(u);
+                    push_chunk(u, Some(e));
                     continue;
                 }
                 match current.as_mut() {
@@ -122,16 +160,16 @@ impl Layout {
                     _ => {}
                 }
                 if let Some(done) = current.replace(Unit { part: None, ..u }) {
-                    push(done);
+                    push_chunk(done, None);
                 }
             }
             if let Some(done) = current {
-                push(done);
+                push_chunk(done, None);
             }
         }
         // Unplaced records keep their input order, chunk by chunk, as `samtools sort` does.
         for (i, e) in index.unmapped.iter().enumerate() {
-            push(unit_of(-1, i, e));
+            push_chunk(unit_of(-1, i, e), Some(e));
         }
         Layout {
             header: bam_header,

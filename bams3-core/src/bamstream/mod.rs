@@ -21,9 +21,10 @@ pub mod csi;
 mod framing;
 mod layout;
 pub mod objects;
+pub mod pieces;
 
 use std::cmp::Reverse;
-use std::collections::BinaryHeap;
+use std::collections::{BinaryHeap, VecDeque};
 use std::sync::Arc;
 use std::sync::mpsc::Receiver;
 
@@ -32,7 +33,7 @@ pub use layout::{Layout, Unit, bam_header};
 pub use objects::PagedLayout;
 
 use crate::chunk::Fields;
-use crate::dataset::Dataset;
+use crate::dataset::{ChunkRanges, Dataset};
 use crate::index::ChunkEntry;
 use crate::{Error, Record, Result};
 
@@ -164,13 +165,30 @@ fn push_record(out: &mut Vec<u8>, r: &Record) {
     out.extend_from_slice(b);
 }
 
+/// Whether unit `u` of chunk `e` is a piece of it rather than the whole chunk.
+fn is_piece(u: &Unit, e: &ChunkEntry) -> bool {
+    u.part.is_some() && (u.first_record > 0 || u.count < e.count)
+}
+
 /// The BAM-encoded records of a unit (`block_size` and record, one after the other), in
 /// coordinate order, checked against the size the layout gave it.
 pub fn unit_bytes(ds: &Dataset, u: &Unit) -> Result<Vec<u8>> {
-    let entries = unit_entries(ds, u)?;
+    units_bytes(ds, u, &unit_entries(ds, u)?)
+}
+
+/// [`unit_bytes`] of a unit whose chunk entries are at hand.
+fn units_bytes(ds: &Dataset, u: &Unit, entries: &[ChunkEntry]) -> Result<Vec<u8>> {
     let mut out = Vec::with_capacity(u.raw as usize);
+    if let [e] = &entries[..]
+        && is_piece(u, e)
+    {
+        let mut c = ChunkRanges::open(&**ds.storage(), e)?;
+        append_piece(ds, &mut c, u, &mut out)?;
+        check_raw(ds, e, u, &out)?;
+        return Ok(out);
+    }
     if entries.len() == 1 || u.part.is_some() {
-        for e in &entries {
+        for e in entries {
             for r in ds.read_chunk(e, Fields::ALL)?.records() {
                 push_record(&mut out, &r?);
             }
@@ -201,18 +219,33 @@ pub fn unit_bytes(ds: &Dataset, u: &Unit) -> Result<Vec<u8>> {
             }
         }
     }
+    if let Some(e) = entries.first() {
+        check_raw(ds, e, u, &out)?;
+    }
+    Ok(out)
+}
+
+/// Appends the records of piece `u` from its chunk `c`.
+fn append_piece(ds: &Dataset, c: &mut ChunkRanges, u: &Unit, out: &mut Vec<u8>) -> Result<()> {
+    let a = usize::try_from(u.first_record).unwrap_or(usize::MAX);
+    let b = a.saturating_add(usize::try_from(u.count).unwrap_or(usize::MAX));
+    c.append_bam(&**ds.storage(), a..b, out)
+}
+
+/// Checks that a unit's records took the bytes the layout gave them (else every offset after
+/// them would be wrong).
+fn check_raw(ds: &Dataset, e: &ChunkEntry, u: &Unit, out: &[u8]) -> Result<()> {
     if out.len() as u64 != u.raw {
-        let path = entries.first().map_or("", |e| e.path.as_str());
         return Err(Error::corrupt(
-            format!("{}/{}", ds.storage().root(), path),
+            format!("{}/{}", ds.storage().root(), e.path),
             format!(
-                "records take {} bytes as BAM but the index's raw_bytes say {}: the BAM stream layout would be wrong",
+                "records take {} bytes as BAM but the index's raw_bytes (or the layout table) say {}: the BAM stream layout would be wrong",
                 out.len(),
                 u.raw
             ),
         ));
     }
-    Ok(out)
+    Ok(())
 }
 
 /// Where the stream is served from: the bytes of one segment and the block last framed.
@@ -269,16 +302,57 @@ impl Table {
 
 /// A dataset served as a BAM byte stream, read at any offset.
 ///
-/// Memory is bounded by two units: the one being read and, once reads run from one unit into
-/// the next, the next one, decoded ahead on a second thread.
+/// Memory is bounded by about three chunks: the one whose pieces are being read (decoded as
+/// they are asked for, so a region query decodes from the piece it seeks to, not from the
+/// chunk's start), and, once reads run on through whole chunks (a whole-file read), the next
+/// chunk, decoded ahead on a second thread, and the one before it.
 pub struct BamStream {
     ds: Arc<Dataset>,
     table: Table,
     header: Vec<u8>,
     current: Option<(usize, Arc<Vec<u8>>)>,
-    ahead: Option<(usize, Receiver<Result<Vec<u8>>>)>,
+    /// Units decoded ahead, in order.
+    ready: VecDeque<(usize, Arc<Vec<u8>>)>,
+    /// The chunk being decoded ahead: its first unit and, to come, its units' bytes.
+    ahead: Option<(usize, Receiver<Result<Vec<Vec<u8>>>>)>,
+    /// The chunk whose pieces are read on this thread, by (reference, chunk number).
+    lazy: Option<((i32, u32), ChunkRanges)>,
+    /// Chunks entered in a row by reading on from the previous one.
+    run: u32,
     /// The last block framed: its segment key (`usize::MAX` for the header), index and bytes.
     block: Option<(usize, usize, Vec<u8>)>,
+}
+
+/// Whether two units belong to the same chunk (pieces of it).
+fn same_chunk(a: &Unit, b: &Unit) -> bool {
+    a.part.is_some() && (a.reference, a.first_chunk) == (b.reference, b.first_chunk)
+}
+
+/// The bytes of `units` (a whole chunk's pieces, or one unit), decoded in one pass.
+fn chunk_units_bytes(ds: &Dataset, units: &[Unit]) -> Result<Vec<Vec<u8>>> {
+    let [first, ..] = units else {
+        return Ok(Vec::new());
+    };
+    if units.len() == 1 {
+        return Ok(vec![unit_bytes(ds, first)?]);
+    }
+    let whole = Unit {
+        first_record: 0,
+        count: units.iter().map(|u| u.count).sum(),
+        unmapped: units.iter().map(|u| u.unmapped).sum(),
+        raw: units.iter().map(|u| u.raw).sum(),
+        ..first.clone()
+    };
+    let bytes = unit_bytes(ds, &whole)?;
+    let mut at = 0usize;
+    Ok(units
+        .iter()
+        .map(|u| {
+            let piece = bytes[at..at + u.raw as usize].to_vec();
+            at += u.raw as usize;
+            piece
+        })
+        .collect())
 }
 
 impl BamStream {
@@ -297,7 +371,10 @@ impl BamStream {
             table,
             header,
             current: None,
+            ready: VecDeque::new(),
             ahead: None,
+            lazy: None,
+            run: 0,
             block: None,
         })
     }
@@ -327,36 +404,107 @@ impl BamStream {
         false
     }
 
+    /// The units of the chunk that starts at unit `j`, and where the next chunk starts.
+    fn chunk_at(&self, j: usize) -> Result<(Vec<Unit>, usize)> {
+        let first = self.table.get(j)?;
+        let mut units = vec![first];
+        let mut k = j + 1;
+        while k < self.table.len() {
+            let u = self.table.get(k)?;
+            if u.first_record == 0 || !same_chunk(&units[0], &u) {
+                break;
+            }
+            units.push(u);
+            k += 1;
+        }
+        Ok((units, k))
+    }
+
+    /// Starts decoding, on a second thread, the chunk after the one unit `i` is in.
+    fn decode_ahead(&mut self, i: usize, u: &Unit) -> Result<()> {
+        let mut j = i + 1;
+        while j < self.table.len() && same_chunk(u, &self.table.get(j)?) {
+            if self.table.get(j)?.first_record == 0 {
+                break;
+            }
+            j += 1;
+        }
+        if j >= self.table.len() || self.ahead.as_ref().is_some_and(|(k, _)| *k == j) {
+            return Ok(());
+        }
+        if self.ready.back().is_some_and(|(k, _)| *k >= j) {
+            return Ok(());
+        }
+        let (units, _) = self.chunk_at(j)?;
+        let (tx, rx) = std::sync::mpsc::sync_channel(1);
+        let ds = self.ds.clone();
+        let spawned = std::thread::Builder::new()
+            .name("bams3-stream-ahead".into())
+            .spawn(move || {
+                let _ = tx.send(chunk_units_bytes(&ds, &units));
+            });
+        if spawned.is_ok() {
+            self.ahead = Some((j, rx));
+        }
+        Ok(())
+    }
+
+    /// Unit `i`'s bytes decoded on this thread: a piece from the chunk kept for its pieces.
+    fn decode_here(&mut self, u: &Unit) -> Result<Vec<u8>> {
+        let entries = unit_entries(&self.ds, u)?;
+        if let [e] = &entries[..]
+            && is_piece(u, e)
+        {
+            let key = (u.reference, u.first_chunk);
+            if !self.lazy.as_ref().is_some_and(|(k, _)| *k == key) {
+                self.lazy = Some((key, ChunkRanges::open(&**self.ds.storage(), e)?));
+            }
+            let (_, c) = self.lazy.as_mut().expect("chunk just opened");
+            let mut out = Vec::with_capacity(u.raw as usize);
+            append_piece(&self.ds, c, u, &mut out)?;
+            check_raw(&self.ds, e, u, &out)?;
+            return Ok(out);
+        }
+        units_bytes(&self.ds, u, &entries)
+    }
+
     fn unit(&mut self, i: usize, u: &Unit) -> Result<Arc<Vec<u8>>> {
         if let Some((j, data)) = &self.current
             && *j == i
         {
             return Ok(data.clone());
         }
-        let data = match self.ahead.take() {
-            Some((j, rx)) if j == i => match rx.recv() {
-                Ok(r) => r?,
-                Err(_) => unit_bytes(&self.ds, u)?,
-            },
-            _ => unit_bytes(&self.ds, u)?,
-        };
-        let data = Arc::new(data);
-        // Decode ahead only once htslib reads on from one unit into the next (a whole-file
-        // read); a region query that seeks to a unit and stops there should not pay for it.
         let sequential = self.current.as_ref().is_some_and(|(j, _)| *j + 1 == i);
-        self.current = Some((i, data.clone()));
-        if sequential && i + 1 < self.table.len() {
-            let next = self.table.get(i + 1)?;
-            let (tx, rx) = std::sync::mpsc::sync_channel(1);
-            let ds = self.ds.clone();
-            let spawned = std::thread::Builder::new()
-                .name("bams3-stream-ahead".into())
-                .spawn(move || {
-                    let _ = tx.send(unit_bytes(&ds, &next));
-                });
-            if spawned.is_ok() {
-                self.ahead = Some((i + 1, rx));
+        // Reads that run on into a new chunk, twice in a row, are a whole-file read: from then
+        // on the next chunk is decoded ahead. A region query that seeks to a piece and reads
+        // on through one chunk boundary does not pay for it.
+        if !sequential {
+            self.run = 0;
+        } else if u.first_record == 0 {
+            self.run += 1;
+        }
+        while self.ready.front().is_some_and(|(j, _)| *j < i) {
+            self.ready.pop_front();
+        }
+        if self.ready.is_empty()
+            && let Some((j, _)) = &self.ahead
+            && *j == i
+        {
+            let (j, rx) = self.ahead.take().expect("checked");
+            // A thread that died left nothing: decode here below.
+            if let Ok(r) = rx.recv() {
+                for (k, bytes) in r?.into_iter().enumerate() {
+                    self.ready.push_back((j + k, Arc::new(bytes)));
+                }
             }
+        }
+        let data = match self.ready.front() {
+            Some((j, _)) if *j == i => self.ready.pop_front().expect("checked").1,
+            _ => Arc::new(self.decode_here(u)?),
+        };
+        self.current = Some((i, data.clone()));
+        if self.run >= 2 {
+            self.decode_ahead(i, u)?;
         }
         Ok(data)
     }

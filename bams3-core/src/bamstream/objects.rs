@@ -11,7 +11,9 @@ use std::sync::{Arc, Mutex};
 
 use super::csi;
 use super::layout::{Layout, Unit};
+use super::pieces::{self, PieceMap};
 use crate::dataset::Dataset;
+use crate::index::ChunkEntry;
 use crate::storage::Storage;
 use crate::{Error, Result};
 
@@ -21,20 +23,23 @@ pub const LAYOUT_KEY: &str = "_index/htslib.layout";
 pub const CSI_KEY: &str = "_index/htslib.csi";
 
 const MAGIC: &[u8; 8] = b"BAMS3LAY";
-const VERSION: u32 = 1;
+/// Version 2 added each unit's first record in its chunk (units may be pieces of chunks);
+/// version 1 tables (whole chunks only) are still read.
+const VERSION: u32 = 2;
 /// Units per page.
 pub const PAGE_UNITS: usize = 1024;
 /// Bytes of the fixed header.
 const HEAD: usize = 64;
 /// Bytes of a page directory entry: first unit's stream offset, CRC-32 of the page, padding.
 const DIR_ENTRY: usize = 16;
-/// Bytes of a unit record.
-const UNIT: usize = 80;
+/// Bytes of a unit record (version 1: 80, without the first record).
+const UNIT: usize = 88;
+const UNIT_V1: usize = 80;
 /// What a reader fetches first: the header and, for tables of up to ~4,000 pages, the whole
 /// directory (a larger directory takes a second GET).
 const FIRST_GET: u64 = 64 << 10;
 
-fn put_unit(out: &mut Vec<u8>, u: &Unit) {
+fn put_unit(out: &mut Vec<u8>, u: &Unit, version: u32) {
     out.extend_from_slice(&u.reference.to_le_bytes());
     out.extend_from_slice(&u.part.map_or(-1i64, i64::from).to_le_bytes()[..4]);
     out.extend_from_slice(&u.first_chunk.to_le_bytes());
@@ -44,6 +49,9 @@ fn put_unit(out: &mut Vec<u8>, u: &Unit) {
     }
     for v in [u.count, u.unmapped, u.raw, u.offset] {
         out.extend_from_slice(&v.to_le_bytes());
+    }
+    if version >= 2 {
+        out.extend_from_slice(&u.first_record.to_le_bytes());
     }
 }
 
@@ -70,18 +78,24 @@ fn get_unit(b: &[u8]) -> Unit {
         unmapped: u64_at(b, 56),
         raw: u64_at(b, 64),
         offset: u64_at(b, 72),
+        first_record: if b.len() >= UNIT { u64_at(b, 80) } else { 0 },
     }
 }
 
 /// The layout table of `layout`, whose CSI is `csi`.
 pub fn encode_layout(layout: &Layout, csi: &[u8]) -> Vec<u8> {
+    encode_layout_as(layout, csi, VERSION)
+}
+
+/// The layout table in table version `version` (1 has no first records: whole chunks only).
+pub(crate) fn encode_layout_as(layout: &Layout, csi: &[u8], version: u32) -> Vec<u8> {
     let n_pages = layout.units.len().div_ceil(PAGE_UNITS);
     let mut pages = Vec::with_capacity(layout.units.len() * UNIT);
     let mut dir = Vec::with_capacity(n_pages * DIR_ENTRY);
     for page in layout.units.chunks(PAGE_UNITS) {
         let start = pages.len();
         for u in page {
-            put_unit(&mut pages, u);
+            put_unit(&mut pages, u, version);
         }
         dir.extend_from_slice(&page[0].offset.to_le_bytes());
         dir.extend_from_slice(&crc32fast::hash(&pages[start..]).to_le_bytes());
@@ -89,7 +103,7 @@ pub fn encode_layout(layout: &Layout, csi: &[u8]) -> Vec<u8> {
     }
     let mut out = Vec::with_capacity(HEAD + dir.len() + pages.len());
     out.extend_from_slice(MAGIC);
-    out.extend_from_slice(&VERSION.to_le_bytes());
+    out.extend_from_slice(&version.to_le_bytes());
     out.extend_from_slice(&(PAGE_UNITS as u32).to_le_bytes());
     out.extend_from_slice(&(layout.units.len() as u64).to_le_bytes());
     out.extend_from_slice(&(layout.header.len() as u64).to_le_bytes());
@@ -105,26 +119,40 @@ pub fn encode_layout(layout: &Layout, csi: &[u8]) -> Vec<u8> {
     out
 }
 
-/// Both objects for a dataset with this header and index.
+/// Both objects for a dataset with this header and index, its chunks cut into `pieces`.
 pub fn encode(
     header: &crate::Header,
     index: &crate::index::SpatialIndex,
     sorted_input: bool,
+    pieces: &PieceMap,
 ) -> (Vec<u8>, Vec<u8>) {
-    let layout = Layout::new(header, index, sorted_input);
+    let layout = Layout::with_pieces(header, index, sorted_input, pieces);
     let csi = csi::build(&layout);
     (encode_layout(&layout, &csi), csi)
 }
 
+/// The entries of `index` whose units are single chunks (those that can be cut into pieces).
+fn pieceable(index: &crate::index::SpatialIndex, sorted_input: bool) -> Vec<&ChunkEntry> {
+    let placed = index
+        .references
+        .iter()
+        .filter(|_| sorted_input)
+        .flat_map(|r| r.chunks.iter());
+    placed.chain(index.unmapped.iter()).collect()
+}
+
 /// Writes both objects (the dataset writer calls this just before `_metadata.json`; `bams3
-/// htslib-index` for datasets written before they existed).
+/// htslib-index` for datasets written before they existed). `pieces` has the pieces the
+/// caller knows; those of the other chunks are read from their small streams.
 pub fn write(
     storage: &dyn Storage,
     header: &crate::Header,
     index: &crate::index::SpatialIndex,
     sorted_input: bool,
+    mut pieces: PieceMap,
 ) -> Result<()> {
-    let (layout, csi) = encode(header, index, sorted_input);
+    pieces::fill(storage, &pieceable(index, sorted_input), &mut pieces)?;
+    let (layout, csi) = encode(header, index, sorted_input, &pieces);
     storage.put(CSI_KEY, &csi)?;
     storage.put(LAYOUT_KEY, &layout)
 }
@@ -143,6 +171,7 @@ pub fn write_for(ds: &Dataset) -> Result<()> {
         ds.header(),
         ds.index()?,
         ds.metadata().sorted_input,
+        PieceMap::new(),
     )
 }
 
@@ -153,7 +182,23 @@ pub fn check(ds: &Dataset) -> Result<()> {
         return Ok(());
     }
     let root = ds.storage().root();
-    let (layout, csi) = encode(ds.header(), ds.index()?, ds.metadata().sorted_input);
+    if ds.storage().head(LAYOUT_KEY)?.is_none() && ds.storage().head(CSI_KEY)?.is_none() {
+        return Ok(());
+    }
+    let (index, sorted) = (ds.index()?, ds.metadata().sorted_input);
+    // Tables of version 1 (written before pieces) hold whole chunks.
+    let head = match ds.storage().head(LAYOUT_KEY)? {
+        Some(n) => ds.storage().get_range(LAYOUT_KEY, 0..n.min(12))?,
+        None => Vec::new().into(),
+    };
+    let version = head.get(8..12).map_or(VERSION, |b| u32_at(b, 0));
+    let mut pieces = PieceMap::new();
+    if version >= 2 {
+        pieces::fill(&**ds.storage(), &pieceable(index, sorted), &mut pieces)?;
+    }
+    let layout = Layout::with_pieces(ds.header(), index, sorted, &pieces);
+    let csi = csi::build(&layout);
+    let layout = encode_layout_as(&layout, &csi, version.min(VERSION));
     for (key, want) in [(LAYOUT_KEY, layout), (CSI_KEY, csi)] {
         match ds.storage().get(key) {
             Ok(got) if *got == want[..] => {}
@@ -183,6 +228,8 @@ pub fn read_csi(ds: &Dataset) -> Result<Option<Vec<u8>>> {
 pub struct PagedLayout {
     storage: Arc<dyn Storage>,
     n_units: usize,
+    /// Bytes of a unit record in this table's version.
+    unit_len: usize,
     header_len: u64,
     total_len: u64,
     /// Per page: its first unit's offset and its CRC.
@@ -205,9 +252,11 @@ impl PagedLayout {
             return Err(bad("shorter than its header"));
         }
         let mut first = storage.get_range(LAYOUT_KEY, 0..size.min(FIRST_GET))?;
-        if &first[..8] != MAGIC || u32_at(&first, 8) != VERSION {
-            return Err(bad("not a BAMS3 layout table of version 1"));
-        }
+        let unit_len = match (&first[..8] == MAGIC, u32_at(&first, 8)) {
+            (true, 1) => UNIT_V1,
+            (true, VERSION) => UNIT,
+            _ => return Err(bad("not a BAMS3 layout table of version 1 or 2")),
+        };
         if crc32fast::hash(&first[..60]) != u32_at(&first, 60) {
             return Err(bad("header checksum mismatch"));
         }
@@ -217,7 +266,8 @@ impl PagedLayout {
         let n_units = u64_at(&first, 16) as usize;
         let n_pages = u32_at(&first, 56) as usize;
         let dir_end = HEAD + n_pages * DIR_ENTRY;
-        if n_pages != n_units.div_ceil(PAGE_UNITS) || size != (dir_end + n_units * UNIT) as u64 {
+        if n_pages != n_units.div_ceil(PAGE_UNITS) || size != (dir_end + n_units * unit_len) as u64
+        {
             return Err(bad("size differs from its unit count"));
         }
         if first.len() < dir_end {
@@ -234,6 +284,7 @@ impl PagedLayout {
         Ok(Some(PagedLayout {
             storage,
             n_units,
+            unit_len,
             header_len,
             total_len: u64_at(&first, 32),
             dir,
@@ -275,17 +326,18 @@ impl PagedLayout {
         }
         let first = p * PAGE_UNITS;
         let n = PAGE_UNITS.min(self.n_units - first);
-        let at = (HEAD + self.dir.len() * DIR_ENTRY + first * UNIT) as u64;
+        let unit = self.unit_len;
+        let at = (HEAD + self.dir.len() * DIR_ENTRY + first * unit) as u64;
         let bytes = self
             .storage
-            .get_range(LAYOUT_KEY, at..at + (n * UNIT) as u64)?;
-        if bytes.len() != n * UNIT || crc32fast::hash(&bytes) != self.dir[p].1 {
+            .get_range(LAYOUT_KEY, at..at + (n * unit) as u64)?;
+        if bytes.len() != n * unit || crc32fast::hash(&bytes) != self.dir[p].1 {
             return Err(Error::corrupt(
                 format!("{}/{LAYOUT_KEY}", self.storage.root()),
                 format!("page {p}: checksum mismatch"),
             ));
         }
-        let units = Arc::new(bytes.chunks(UNIT).map(get_unit).collect::<Vec<_>>());
+        let units = Arc::new(bytes.chunks(unit).map(get_unit).collect::<Vec<_>>());
         *cached = Some((p, units.clone()));
         Ok(units)
     }

@@ -104,21 +104,39 @@ fn decode(stream: &[u8]) -> (Header, Vec<Record>) {
 #[test]
 fn sorted_dataset_streams_as_its_records_with_a_predicted_layout() {
     let dir = tmp("sorted");
-    let recs = records(3000);
-    let ds = write(&dir, &recs, 8 << 10);
+    let recs = records(12_000);
+    let ds = write(&dir, &recs, 128 << 10);
     let layout = layout_of(&ds).unwrap();
     assert!(layout.units.len() > 20, "many parts and chunks");
-    // Without the stored objects the layout comes from the index; with them, from the table.
+    // Without the stored objects the layout comes from the index (whole chunks); with them,
+    // from the table, whose units are the chunks' pieces. Both give the records.
+    let stored = std::fs::read(dir.join(objects::LAYOUT_KEY)).unwrap();
     let _ = std::fs::remove_file(dir.join(objects::LAYOUT_KEY));
     let mut s = BamStream::new(ds.clone()).unwrap();
     assert!(!s.uses_stored_layout());
+    assert_eq!(s.units(), layout.units.len());
     let from_index = read_all(&mut s);
+    assert_eq!(decode(&from_index).1, recs);
     objects::write_for(&ds).unwrap();
+    assert_eq!(
+        std::fs::read(dir.join(objects::LAYOUT_KEY)).unwrap(),
+        stored,
+        "the writer's pieces (from its records) are the ones read back from the chunks"
+    );
     objects::check(&ds).unwrap();
     let mut s = BamStream::new(ds.clone()).unwrap();
     assert!(s.uses_stored_layout());
+    let big = ds
+        .index()
+        .unwrap()
+        .references
+        .iter()
+        .flat_map(|r| &r.chunks)
+        .filter(|e| e.count > pieces::PIECE_RECORDS as u64)
+        .count();
+    assert!(big > 3, "chunks worth cutting: {big}");
+    assert!(s.units() >= layout.units.len() + big, "pieces in the table");
     let bytes = read_all(&mut s);
-    assert_eq!(bytes, from_index);
     assert_eq!(bytes.len() as u64, s.len());
     assert!(bytes.ends_with(&crate::bam::BGZF_EOF));
     let (h, got) = decode(&bytes);
@@ -134,13 +152,79 @@ fn sorted_dataset_streams_as_its_records_with_a_predicted_layout() {
         assert_eq!(&buf[..n], &bytes[at as usize..at as usize + n]);
     }
     assert_eq!(s.read(s.len(), &mut buf).unwrap(), 0);
-    // Every unit starts where a block starts and holds whole records.
-    for u in &layout.units {
+    // Every unit, piece or chunk, starts where a block starts and holds whole records: a
+    // fresh stream read from a unit's offset on decodes as its records.
+    let mut n = 0usize;
+    for i in 0..s.units() {
+        let u = s.unit_info(i).unwrap();
         assert_eq!(
             &bytes[u.offset as usize..u.offset as usize + 4],
             &[0x1f, 0x8b, 8, 4]
         );
+        let mut fresh = BamStream::new(ds.clone()).unwrap();
+        let mut got = Vec::new();
+        let mut at = u.offset;
+        while at < u.end() {
+            let k = fresh.read(at, &mut buf).unwrap();
+            got.extend_from_slice(&buf[..k]);
+            at += k as u64;
+        }
+        let mut raw = Vec::new();
+        std::io::Read::read_to_end(&mut noodles_bgzf::io::Reader::new(&got[..]), &mut raw).unwrap();
+        assert_eq!(raw.len() as u64, u.raw, "unit {i}");
+        let mut at = 0;
+        let mut k = 0;
+        while at < raw.len() {
+            let len = u32::from_le_bytes(raw[at..at + 4].try_into().unwrap()) as usize;
+            assert_eq!(
+                &raw[at + 4..at + 4 + len],
+                recs[n + k].as_bytes(),
+                "unit {i}"
+            );
+            at += 4 + len;
+            k += 1;
+        }
+        assert_eq!(k as u64, u.count);
+        n += k;
     }
+    assert_eq!(n, recs.len());
+    // Pieces read out of order, as several regions' queries read them.
+    let mut s = BamStream::new(ds.clone()).unwrap();
+    let mut order: Vec<usize> = (0..s.units()).collect();
+    let mut rng = Rng(11);
+    for i in (1..order.len()).rev() {
+        order.swap(i, (rng.next() % (i as u64 + 1)) as usize);
+    }
+    for i in order {
+        let u = s.unit_info(i).unwrap();
+        let k = s.read(u.offset, &mut buf).unwrap();
+        assert_eq!(&buf[..k], &bytes[u.offset as usize..u.offset as usize + k]);
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn a_layout_table_of_version_1_is_still_read_and_validated() {
+    let dir = tmp("v1");
+    let recs = records(2000);
+    let ds = write(&dir, &recs, 64 << 10);
+    // What a writer before pieces stored: whole chunks, 80-byte units.
+    let layout = layout_of(&ds).unwrap();
+    let csi = csi::build(&layout);
+    let v1 = objects::encode_layout_as(&layout, &csi, 1);
+    std::fs::write(dir.join(objects::LAYOUT_KEY), &v1).unwrap();
+    std::fs::write(dir.join(objects::CSI_KEY), &csi).unwrap();
+    objects::check(&ds).unwrap();
+    let mut s = BamStream::new(ds.clone()).unwrap();
+    assert!(s.uses_stored_layout());
+    assert_eq!(s.units(), layout.units.len());
+    assert_eq!(decode(&read_all(&mut s)).1, recs);
+    // A damaged unit record is caught.
+    let mut bad = v1.clone();
+    let n = bad.len();
+    bad[n - 3] ^= 1;
+    std::fs::write(dir.join(objects::LAYOUT_KEY), &bad).unwrap();
+    assert!(objects::check(&ds).is_err());
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
@@ -217,7 +301,7 @@ fn csi_covers_every_unit_and_counts_as_idxstats() {
             if bin == meta {
                 stats = Some(chunks[1]);
             } else {
-                starts.extend(chunks.iter().map(|c| c.0 >> 16));
+                starts.extend(chunks.iter().map(|c| (c.0 >> 16, c.1 >> 16)));
             }
         }
         let mapped = recs
@@ -239,15 +323,30 @@ fn csi_covers_every_unit_and_counts_as_idxstats() {
         no_coor,
         recs.iter().filter(|x| x.ref_id() < 0).count() as u64
     );
-    // Every placed unit is one chunk of the index.
+    // The index's chunks are runs of whole placed units (neighbours in one bin merged), and
+    // every placed unit is in exactly one of them.
     starts.sort_unstable();
-    let placed: Vec<u64> = layout
+    let placed: Vec<(u64, u64)> = layout
         .units
         .iter()
         .filter(|u| u.reference >= 0)
-        .map(|u| u.offset)
+        .map(|u| (u.offset, u.end()))
         .collect();
-    assert_eq!(starts, placed);
+    let mut covered = Vec::new();
+    for (a, b) in &starts {
+        let i = placed
+            .iter()
+            .position(|u| u.0 == *a)
+            .expect("starts at a unit");
+        let j = placed
+            .iter()
+            .position(|u| u.1 == *b)
+            .expect("ends at a unit");
+        covered.extend(i..=j);
+    }
+    covered.sort_unstable();
+    assert_eq!(covered, (0..placed.len()).collect::<Vec<_>>());
+    assert!(starts.len() < placed.len(), "some neighbours merged");
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
@@ -288,6 +387,7 @@ fn the_layout_table_pages_back_to_the_same_units() {
             unmapped: i as u64 / 2,
             raw,
             offset,
+            first_record: u64::from(i % 7) * 256,
         });
         offset += framed_len(raw);
     }

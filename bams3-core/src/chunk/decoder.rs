@@ -600,6 +600,55 @@ impl ChunkData {
     }
 }
 
+/// Where a [`ChunkData::append_bam`] walk stopped, so that the next range walks on from there
+/// instead of from the chunk's first record.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct Resume(CursorState);
+
+impl ChunkData {
+    /// Records in the chunk, whatever a selection cut [`ChunkData::len`] to.
+    pub(crate) fn records_in_chunk(&self) -> usize {
+        self.n_records_all
+    }
+
+    /// Appends records `range` to `out` as BAM, each after its `block_size`; the blocks of
+    /// blocked streams that hold them must be decoded. The walk starts at `resume` when that
+    /// is not past `range.start` (else at the first record) and leaves it after the range.
+    pub(crate) fn append_bam(
+        &self,
+        range: std::ops::Range<usize>,
+        resume: &mut Resume,
+        out: &mut Vec<u8>,
+    ) -> Result<()> {
+        if range.end > self.n_records_all {
+            return Err(Error::Internal(format!(
+                "records {range:?} of a chunk of {}",
+                self.n_records_all
+            )));
+        }
+        let st = resume.0;
+        let mut c = RecordCursor {
+            data: self,
+            st: if st.index <= range.start && !st.failed {
+                st
+            } else {
+                CursorState::default()
+            },
+        };
+        while c.st.index < range.start {
+            c.skip_record()?;
+        }
+        while c.st.index < range.end {
+            let r = c.next_record()?;
+            let b = r.as_bytes();
+            out.extend_from_slice(&(b.len() as u32).to_le_bytes());
+            out.extend_from_slice(b);
+        }
+        resume.0 = c.st;
+        Ok(())
+    }
+}
+
 /// Iterator over [`Alignment`]s of a chunk.
 pub struct AlignmentCursor<'a> {
     inner: RecordCursor<'a>,

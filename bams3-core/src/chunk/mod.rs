@@ -12,6 +12,7 @@ mod encoder;
 pub use blocks::{
     BLOCKED_STREAMS, BlockDirectory, BlockInfo, CODEC_BLOCKED, RECORDS_PER_BLOCK, block_area_start,
 };
+pub(crate) use decoder::Resume;
 pub use decoder::{Alignment, AlignmentCursor, ChunkData, OwnedRecords, RecordCursor};
 pub use encoder::{ChunkStats, EncodedChunk, Profile, encode, encode_profile};
 

@@ -8,8 +8,11 @@ use std::ops::Range;
 
 use super::open::Source;
 use super::{Dataset, RecordFilter};
-use crate::chunk::{CODEC_BLOCKED, ChunkData, Fields, StreamId, StreamInfo, block_area_start};
+use crate::chunk::{
+    CODEC_BLOCKED, ChunkData, Fields, Resume, StreamId, StreamInfo, block_area_start,
+};
 use crate::index::ChunkEntry;
+use crate::storage::Storage;
 use crate::{Error, Record, Result, record};
 
 /// Whether stream `s` is one of `fields` and has bytes to read.
@@ -97,30 +100,7 @@ impl Dataset {
     /// index's stream table (so the chunk header is never read, and on S3 only those byte
     /// ranges are fetched); each stream's CRC is checked. Blocked streams are decoded whole.
     pub fn read_chunk(&self, entry: &ChunkEntry, fields: Fields) -> Result<ChunkData> {
-        if entry.streams.is_empty() {
-            // Indexes without a stream table: the object whole, through its own header.
-            let bytes = self.storage.get(&entry.path)?;
-            return self.decode_chunk(entry, &bytes, fields);
-        }
-        let infos = entry.stream_infos();
-        let fields = fields.needed_for(&infos);
-        let mut ranges = stream_ranges(&infos, fields);
-        if infos
-            .iter()
-            .any(|s| wanted(s, fields) && s.codec == CODEC_BLOCKED)
-        {
-            // The block area: from the end of the last stream-table range to the object's end.
-            ranges.push(block_area_start(&infos)..entry.stored_bytes);
-        }
-        let (span, lo) = self.read_span(entry, &ranges)?;
-        ChunkData::from_span(
-            &infos,
-            entry.count as usize,
-            &span,
-            lo,
-            fields,
-            &self.what(entry),
-        )
+        read_chunk_in(&*self.storage, entry, fields)
     }
 
     /// The records of one chunk that may lie in `span` and pass `filter`, decoding (and on S3
@@ -155,8 +135,8 @@ impl Dataset {
                 Some(lo..g.end)
             });
         ranges.extend(guess.clone());
-        let (bytes, lo) = self.read_span(entry, &ranges)?;
-        let what = self.what(entry);
+        let (bytes, lo) = read_span(&*self.storage, entry, &ranges)?;
+        let what = what(&*self.storage, entry);
         let mut data = ChunkData::from_span_without_blocks(
             &infos,
             entry.count as usize,
@@ -198,83 +178,13 @@ impl Dataset {
             let parts = self
                 .storage
                 .get_ranges(&entry.path, &ranges)
-                .map_err(|e| self.explain_short_chunk(entry, e))?;
+                .map_err(|e| explain_short_chunk(&*self.storage, entry, e))?;
             for ((id, b, r), part) in needed.into_iter().zip(parts) {
                 data.decode_block(id, b, &part, r.start)?;
             }
         }
         data.select(keep);
         Ok(data)
-    }
-
-    fn what(&self, entry: &ChunkEntry) -> String {
-        format!("{}/{}", self.storage.root(), entry.path)
-    }
-
-    /// Reads `ranges` of a chunk, laid out at their offsets in one span (the gaps stay zero and
-    /// are never decoded); returns the span and the offset of its first byte.
-    fn read_span(&self, entry: &ChunkEntry, ranges: &[Range<u64>]) -> Result<(Vec<u8>, u64)> {
-        let what = self.what(entry);
-        if ranges
-            .iter()
-            .any(|r| r.end > entry.stored_bytes || r.start > r.end)
-        {
-            return Err(Error::corrupt(
-                what,
-                "index stream table past the chunk's end",
-            ));
-        }
-        // Back-to-back ranges (the streams of a chunk are) are read as one: one copy, and the
-        // part itself is the span.
-        let mut sorted = ranges.to_vec();
-        sorted.sort_by_key(|r| r.start);
-        let mut merged: Vec<Range<u64>> = Vec::with_capacity(sorted.len());
-        for r in sorted {
-            match merged.last_mut() {
-                Some(last) if r.start <= last.end => last.end = last.end.max(r.end),
-                _ => merged.push(r),
-            }
-        }
-        let ranges = &merged[..];
-        let mut parts = self
-            .storage
-            .get_ranges(&entry.path, ranges)
-            .map_err(|e| self.explain_short_chunk(entry, e))?;
-        if let ([r], [part]) = (ranges, &parts[..]) {
-            if part.len() as u64 != r.end - r.start {
-                return Err(Error::corrupt(what, "short read of a chunk range"));
-            }
-            return Ok((parts.pop().expect("one part"), r.start));
-        }
-        let lo = ranges.iter().map(|r| r.start).min().unwrap_or(0);
-        let hi = ranges.iter().map(|r| r.end).max().unwrap_or(0);
-        let mut span = vec![0u8; (hi - lo) as usize];
-        for (r, part) in ranges.iter().zip(parts) {
-            if part.len() as u64 != r.end - r.start {
-                return Err(Error::corrupt(what, "short read of a chunk range"));
-            }
-            let at = (r.start - lo) as usize;
-            span[at..at + part.len()].copy_from_slice(&part);
-        }
-        Ok((span, lo))
-    }
-
-    /// A read of a chunk's ranges failed: when the object is shorter than the index says,
-    /// say that (a truncated or replaced chunk) rather than which range fell off its end.
-    fn explain_short_chunk(&self, entry: &ChunkEntry, e: Error) -> Error {
-        if matches!(e, Error::NotFound(_)) {
-            return e;
-        }
-        match self.storage.head(&entry.path) {
-            Ok(Some(size)) if size != entry.stored_bytes => Error::corrupt(
-                format!("{}/{}", self.storage.root(), entry.path),
-                format!(
-                    "size {size} differs from the index ({}): truncated or replaced chunk",
-                    entry.stored_bytes
-                ),
-            ),
-            _ => e,
-        }
     }
 
     /// Checks and decodes a chunk object already read whole (by [`crate::validate`], which
@@ -285,22 +195,203 @@ impl Dataset {
         bytes: &[u8],
         fields: Fields,
     ) -> Result<ChunkData> {
-        let what = self.what(entry);
-        if bytes.len() as u64 != entry.stored_bytes {
-            return Err(Error::corrupt(
-                what,
-                format!(
-                    "size {} differs from the index ({}): truncated or replaced chunk",
-                    bytes.len(),
-                    entry.stored_bytes
-                ),
-            ));
+        decode_whole(&*self.storage, entry, bytes, fields)
+    }
+}
+
+/// Checks and decodes a chunk object read whole.
+fn decode_whole(
+    storage: &dyn Storage,
+    entry: &ChunkEntry,
+    bytes: &[u8],
+    fields: Fields,
+) -> Result<ChunkData> {
+    let what = what(storage, entry);
+    if bytes.len() as u64 != entry.stored_bytes {
+        return Err(Error::corrupt(
+            what,
+            format!(
+                "size {} differs from the index ({}): truncated or replaced chunk",
+                bytes.len(),
+                entry.stored_bytes
+            ),
+        ));
+    }
+    let data = ChunkData::decode(bytes, fields, &what)?;
+    if data.len() as u64 != entry.count {
+        return Err(Error::corrupt(what, "record count differs from the index"));
+    }
+    Ok(data)
+}
+
+/// Reads, checks and decodes the streams in `fields` of one chunk of the store (see
+/// [`Dataset::read_chunk`]): for writers, which have a store and entries but no dataset yet.
+pub(crate) fn read_chunk_in(
+    storage: &dyn Storage,
+    entry: &ChunkEntry,
+    fields: Fields,
+) -> Result<ChunkData> {
+    if entry.streams.is_empty() {
+        // Indexes without a stream table: the object whole, through its own header.
+        let bytes = storage.get(&entry.path)?;
+        return decode_whole(storage, entry, &bytes, fields);
+    }
+    let infos = entry.stream_infos();
+    let fields = fields.needed_for(&infos);
+    let mut ranges = stream_ranges(&infos, fields);
+    if infos
+        .iter()
+        .any(|s| wanted(s, fields) && s.codec == CODEC_BLOCKED)
+    {
+        // The block area: from the end of the last stream-table range to the object's end.
+        ranges.push(block_area_start(&infos)..entry.stored_bytes);
+    }
+    let (span, lo) = read_span(storage, entry, &ranges)?;
+    ChunkData::from_span(
+        &infos,
+        entry.count as usize,
+        &span,
+        lo,
+        fields,
+        &what(storage, entry),
+    )
+}
+
+fn what(storage: &dyn Storage, entry: &ChunkEntry) -> String {
+    format!("{}/{}", storage.root(), entry.path)
+}
+
+/// Reads `ranges` of a chunk, laid out at their offsets in one span (the gaps stay zero and
+/// are never decoded); returns the span and the offset of its first byte.
+pub(crate) fn read_span(
+    storage: &dyn Storage,
+    entry: &ChunkEntry,
+    ranges: &[Range<u64>],
+) -> Result<(Vec<u8>, u64)> {
+    let what = what(storage, entry);
+    if ranges
+        .iter()
+        .any(|r| r.end > entry.stored_bytes || r.start > r.end)
+    {
+        return Err(Error::corrupt(
+            what,
+            "index stream table past the chunk's end",
+        ));
+    }
+    // Back-to-back ranges (the streams of a chunk are) are read as one: one copy, and the
+    // part itself is the span.
+    let mut sorted = ranges.to_vec();
+    sorted.sort_by_key(|r| r.start);
+    let mut merged: Vec<Range<u64>> = Vec::with_capacity(sorted.len());
+    for r in sorted {
+        match merged.last_mut() {
+            Some(last) if r.start <= last.end => last.end = last.end.max(r.end),
+            _ => merged.push(r),
         }
-        let data = ChunkData::decode(bytes, fields, &what)?;
-        if data.len() as u64 != entry.count {
-            return Err(Error::corrupt(what, "record count differs from the index"));
+    }
+    let ranges = &merged[..];
+    let mut parts = storage
+        .get_ranges(&entry.path, ranges)
+        .map_err(|e| explain_short_chunk(storage, entry, e))?;
+    if let ([r], [part]) = (ranges, &parts[..]) {
+        if part.len() as u64 != r.end - r.start {
+            return Err(Error::corrupt(what, "short read of a chunk range"));
         }
-        Ok(data)
+        return Ok((parts.pop().expect("one part"), r.start));
+    }
+    let lo = ranges.iter().map(|r| r.start).min().unwrap_or(0);
+    let hi = ranges.iter().map(|r| r.end).max().unwrap_or(0);
+    let mut span = vec![0u8; (hi - lo) as usize];
+    for (r, part) in ranges.iter().zip(parts) {
+        if part.len() as u64 != r.end - r.start {
+            return Err(Error::corrupt(what, "short read of a chunk range"));
+        }
+        let at = (r.start - lo) as usize;
+        span[at..at + part.len()].copy_from_slice(&part);
+    }
+    Ok((span, lo))
+}
+
+/// A read of a chunk's ranges failed: when the object is shorter than the index says,
+/// say that (a truncated or replaced chunk) rather than which range fell off its end.
+fn explain_short_chunk(storage: &dyn Storage, entry: &ChunkEntry, e: Error) -> Error {
+    if matches!(e, Error::NotFound(_)) {
+        return e;
+    }
+    match storage.head(&entry.path) {
+        Ok(Some(size)) if size != entry.stored_bytes => Error::corrupt(
+            format!("{}/{}", storage.root(), entry.path),
+            format!(
+                "size {size} differs from the index ({}): truncated or replaced chunk",
+                entry.stored_bytes
+            ),
+        ),
+        _ => e,
+    }
+}
+
+/// A chunk read for serving ranges of its records (the htslib stream's pieces): the streams
+/// that are not blocked decoded once, record blocks fetched and decoded as ranges need them,
+/// and each range's walk resumed where the previous one ended.
+pub(crate) struct ChunkRanges {
+    entry: ChunkEntry,
+    data: ChunkData,
+    resume: Resume,
+}
+
+impl ChunkRanges {
+    /// Reads the chunk's streams (not its record blocks).
+    pub(crate) fn open(storage: &dyn Storage, entry: &ChunkEntry) -> Result<ChunkRanges> {
+        let data = if entry.streams.is_empty() {
+            let bytes = storage.get(&entry.path)?;
+            decode_whole(storage, entry, &bytes, Fields::ALL)?
+        } else {
+            let infos = entry.stream_infos();
+            let (span, lo) = read_span(storage, entry, &stream_ranges(&infos, Fields::ALL))?;
+            ChunkData::from_span_without_blocks(
+                &infos,
+                entry.count as usize,
+                &span,
+                lo,
+                Fields::ALL,
+                &what(storage, entry),
+            )?
+        };
+        Ok(ChunkRanges {
+            entry: entry.clone(),
+            data,
+            resume: Resume::default(),
+        })
+    }
+
+    /// Appends records `range` of the chunk to `out` as BAM (each after its `block_size`).
+    pub(crate) fn append_bam(
+        &mut self,
+        storage: &dyn Storage,
+        range: Range<usize>,
+        out: &mut Vec<u8>,
+    ) -> Result<()> {
+        let mut keep = vec![false; self.data.records_in_chunk()];
+        if let Some(k) = keep.get_mut(range.clone()) {
+            k.fill(true);
+        }
+        let needed = self.data.blocks_needed(&keep);
+        if !needed.is_empty() {
+            let ranges: Vec<Range<u64>> = needed.iter().map(|(_, _, r)| r.clone()).collect();
+            if ranges.iter().any(|r| r.end > self.entry.stored_bytes) {
+                return Err(Error::corrupt(
+                    what(storage, &self.entry),
+                    "block directory past the chunk's end",
+                ));
+            }
+            let parts = storage
+                .get_ranges(&self.entry.path, &ranges)
+                .map_err(|e| explain_short_chunk(storage, &self.entry, e))?;
+            for ((id, b, r), part) in needed.into_iter().zip(parts) {
+                self.data.decode_block(id, b, &part, r.start)?;
+            }
+        }
+        self.data.append_bam(range, &mut self.resume, out)
     }
 }
 

@@ -20,6 +20,7 @@ mod remove;
 mod summary;
 mod writer;
 
+pub(crate) use fetch::{ChunkRanges, read_chunk_in};
 pub use filter::RecordFilter;
 pub use flagstat::{FlagStatReport, FlagStats};
 pub use journal::{

@@ -21,6 +21,7 @@ use crossbeam_channel::{Receiver, Sender, bounded, unbounded};
 use super::journal::{self, Checkpoint, Journal, JournalStart};
 use super::names::chunk_key;
 use crate::bam::ResumePoint;
+use crate::bamstream::pieces::{self, Piece, PieceMap};
 use crate::chunk::{self, Profile};
 use crate::index::{ChunkEntry, SpatialIndex};
 use crate::metadata::{self, Compression, Metadata, Source, Statistics};
@@ -182,9 +183,12 @@ pub struct DatasetWriter {
     sorted: bool,
     last: (u32, i64),
     jobs: Option<Sender<Job>>,
-    results: Receiver<Result<(BinKey, ChunkEntry)>>,
+    results: Receiver<Result<Stored>>,
     workers: Vec<JoinHandle<()>>,
     entries: Vec<(BinKey, ChunkEntry)>,
+    /// The htslib stream's pieces of the chunks stored (see `bamstream::pieces`), by path:
+    /// cut from the records here, so the commit need not read the chunks back.
+    pieces: PieceMap,
     error: Option<Error>,
     /// Writing one shard of a dataset (`crate::shard`): a failure removes only this writer's
     /// chunks, never the dataset-wide objects another process may own.
@@ -273,6 +277,7 @@ impl DatasetWriter {
             results: res_rx,
             workers,
             entries: Vec::new(),
+            pieces: PieceMap::new(),
             error: None,
             shard,
             sent: 0,
@@ -598,10 +603,15 @@ impl DatasetWriter {
         self.error.take().map_or(Ok(()), Err)
     }
 
-    fn take_result(&mut self, r: Result<(BinKey, ChunkEntry)>) {
+    fn take_result(&mut self, r: Result<Stored>) {
         self.received += 1;
         match r {
-            Ok(e) => self.entries.push(e),
+            Ok((e, pieces)) => {
+                if pieces.len() > 1 {
+                    self.pieces.insert(e.1.path.clone(), pieces);
+                }
+                self.entries.push(e);
+            }
             Err(e) => {
                 if self.error.is_none() {
                     self.error = Some(e);
@@ -636,6 +646,7 @@ impl DatasetWriter {
             &self.opts,
             &self.entries,
             self.sorted,
+            std::mem::take(&mut self.pieces),
         )
     }
 
@@ -730,6 +741,7 @@ pub(crate) fn commit(
     opts: &WriteOptions,
     entries: &[(BinKey, ChunkEntry)],
     sorted: bool,
+    pieces: PieceMap,
 ) -> Result<WriteSummary> {
     let mut stats = Statistics::default();
     let mut stored_bytes = 0;
@@ -768,7 +780,7 @@ pub(crate) fn commit(
     header_json.push(b'\n');
     storage.put(metadata::HEADER_KEY, &header_json)?;
     storage.put(metadata::INDEX_KEY, &index_json)?;
-    crate::bamstream::objects::write(storage, header, &index, sorted)?;
+    crate::bamstream::objects::write(storage, header, &index, sorted, pieces)?;
     // The commit: `_metadata.json` claims every object above exists, so it is written only
     // once the store confirms them all, and the conversion succeeds only once it is stored.
     storage.flush()?;
@@ -785,13 +797,16 @@ pub(crate) fn sort_key(r: &Record) -> (i32, bool) {
     (r.pos(), r.flag() & 0x10 != 0)
 }
 
+/// A stored chunk: its bin and index entry, and its pieces in the htslib stream.
+type Stored = ((BinKey, ChunkEntry), Vec<Piece>);
+
 fn store_part(
     storage: &dyn Storage,
     header: &Header,
     job: Job,
     (level, profile): (i32, Profile),
     chunk_size: i64,
-) -> Result<(BinKey, ChunkEntry)> {
+) -> Result<Stored> {
     let encoded = chunk::encode_profile(&job.records, level, profile)?;
     let (reference, start, end) = if job.key.0 == u32::MAX {
         (None, 0, 0)
@@ -812,5 +827,5 @@ fn store_part(
         &encoded.header.streams,
         &encoded.bytes,
     );
-    Ok((job.key, entry))
+    Ok(((job.key, entry), pieces::of_records(&job.records)))
 }

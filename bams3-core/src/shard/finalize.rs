@@ -107,7 +107,15 @@ pub fn finalize(storage: &dyn Storage) -> Result<FinalizeSummary> {
         .collect();
     entries.sort_by_key(|(key, e)| (*key, e.part));
     let sorted = manifests.iter().all(|m| m.sorted);
-    let written = commit(storage, &m1.header, &opts, &entries, sorted)?;
+    // The shards' pieces are not in their manifests: the commit reads them from the chunks.
+    let written = commit(
+        storage,
+        &m1.header,
+        &opts,
+        &entries,
+        sorted,
+        crate::bamstream::pieces::PieceMap::new(),
+    )?;
     // Committed: the manifests are no longer needed, and a dataset from shards should hold
     // the objects a single conversion writes. Removing them can fail without harm.
     for key in &keys {
