@@ -503,7 +503,7 @@ impl BamStream {
             _ => Arc::new(self.decode_here(u)?),
         };
         self.current = Some((i, data.clone()));
-        if self.run >= 2 {
+        if self.run >= 2 && u.first_record == 0 {
             self.decode_ahead(i, u)?;
         }
         Ok(data)

@@ -4,7 +4,7 @@
 //! "htslib stream objects").
 //!
 //! The layout table is paged so that a reader on S3 fetches its fixed header and page
-//! directory with one ranged GET at open, then one page (1,024 units, 80 kB) per region of the
+//! directory with one ranged GET at open, then one page (1,024 units, 90 kB) per region of the
 //! stream it reads: a dataset of 100,000 chunks opens with a few small GETs.
 
 use std::sync::{Arc, Mutex};

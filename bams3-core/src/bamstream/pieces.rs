@@ -14,7 +14,7 @@
 //! let records = vec![Record::from_sam_fields_for_doc(); PIECE_RECORDS + 1];
 //! let p = pieces::of_records(&records);
 //! assert_eq!((p.len(), p[0].count, p[1].count), (2, PIECE_RECORDS as u32, 1));
-//! assert_eq!(p[0].raw + p[1].raw, records.iter().map(|r| 4 + r.as_bytes().len() as u64).sum());
+//! assert_eq!(p[0].raw + p[1].raw, records.iter().map(|r| 4 + r.as_bytes().len() as u64).sum::<u64>());
 //! ```
 
 use std::collections::HashMap;
