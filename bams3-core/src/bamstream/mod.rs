@@ -451,11 +451,21 @@ impl BamStream {
 
     /// Unit `i`'s bytes decoded on this thread: a piece from the chunk kept for its pieces.
     fn decode_here(&mut self, u: &Unit) -> Result<Vec<u8>> {
+        let key = (u.reference, u.first_chunk);
+        if u.first_record > 0
+            && let Some((k, c)) = self.lazy.as_mut()
+            && *k == key
+        {
+            // The next piece of the chunk kept open: its entry is at hand.
+            let mut out = Vec::with_capacity(u.raw as usize);
+            append_piece(&self.ds, c, u, &mut out)?;
+            check_raw(&self.ds, c.entry(), u, &out)?;
+            return Ok(out);
+        }
         let entries = unit_entries(&self.ds, u)?;
         if let [e] = &entries[..]
             && is_piece(u, e)
         {
-            let key = (u.reference, u.first_chunk);
             if !self.lazy.as_ref().is_some_and(|(k, _)| *k == key) {
                 self.lazy = Some((key, ChunkRanges::open(&**self.ds.storage(), e)?));
             }

@@ -364,6 +364,11 @@ impl ChunkRanges {
         })
     }
 
+    /// The chunk's index entry.
+    pub(crate) fn entry(&self) -> &ChunkEntry {
+        &self.entry
+    }
+
     /// Appends records `range` of the chunk to `out` as BAM (each after its `block_size`).
     pub(crate) fn append_bam(
         &mut self,
