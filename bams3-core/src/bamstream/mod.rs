@@ -302,10 +302,10 @@ impl Table {
 
 /// A dataset served as a BAM byte stream, read at any offset.
 ///
-/// Memory is bounded by about three chunks: the one whose pieces are being read (decoded as
+/// Memory is bounded by about four chunks: the one whose pieces are being read (decoded as
 /// they are asked for, so a region query decodes from the piece it seeks to, not from the
-/// chunk's start), and, once reads run on through whole chunks (a whole-file read), the next
-/// chunk, decoded ahead on a second thread, and the one before it.
+/// chunk's start), and, once reads run on through whole chunks (a whole-file read), the one
+/// being served and the next two, decoded ahead on threads of their own.
 pub struct BamStream {
     ds: Arc<Dataset>,
     table: Table,
@@ -313,8 +313,9 @@ pub struct BamStream {
     current: Option<(usize, Arc<Vec<u8>>)>,
     /// Units decoded ahead, in order.
     ready: VecDeque<(usize, Arc<Vec<u8>>)>,
-    /// The chunk being decoded ahead: its first unit and, to come, its units' bytes.
-    ahead: Option<(usize, Receiver<Result<Vec<Vec<u8>>>>)>,
+    /// The chunks being decoded ahead, in order: each one's first unit and, to come, its
+    /// units' bytes.
+    ahead: VecDeque<(usize, Receiver<Result<Vec<Vec<u8>>>>)>,
     /// The chunk whose pieces are read on this thread, by (reference, chunk number).
     lazy: Option<((i32, u32), ChunkRanges)>,
     /// Chunks entered in a row by reading on from the previous one.
@@ -322,6 +323,10 @@ pub struct BamStream {
     /// The last block framed: its segment key (`usize::MAX` for the header), index and bytes.
     block: Option<(usize, usize, Vec<u8>)>,
 }
+
+/// Chunks decoded ahead at once in a whole-file read, each on its own thread: htslib's reading
+/// of a stored stream costs little, so with two cores two decoders keep it fed.
+const AHEAD: usize = 2;
 
 /// Whether two units belong to the same chunk (pieces of it).
 fn same_chunk(a: &Unit, b: &Unit) -> bool {
@@ -372,7 +377,7 @@ impl BamStream {
             header,
             current: None,
             ready: VecDeque::new(),
-            ahead: None,
+            ahead: VecDeque::new(),
             lazy: None,
             run: 0,
             block: None,
@@ -420,31 +425,38 @@ impl BamStream {
         Ok((units, k))
     }
 
-    /// Starts decoding, on a second thread, the chunk after the one unit `i` is in.
+    /// Starts decoding, each on a thread of its own, the [`AHEAD`] chunks after the one unit
+    /// `i` is in (those not decoded or on their way already).
     fn decode_ahead(&mut self, i: usize, u: &Unit) -> Result<()> {
         let mut j = i + 1;
-        while j < self.table.len() && same_chunk(u, &self.table.get(j)?) {
-            if self.table.get(j)?.first_record == 0 {
+        while j < self.table.len() {
+            let next = self.table.get(j)?;
+            if next.first_record == 0 || !same_chunk(u, &next) {
                 break;
             }
             j += 1;
         }
-        if j >= self.table.len() || self.ahead.as_ref().is_some_and(|(k, _)| *k == j) {
-            return Ok(());
-        }
-        if self.ready.back().is_some_and(|(k, _)| *k >= j) {
-            return Ok(());
-        }
-        let (units, _) = self.chunk_at(j)?;
-        let (tx, rx) = std::sync::mpsc::sync_channel(1);
-        let ds = self.ds.clone();
-        let spawned = std::thread::Builder::new()
-            .name("bams3-stream-ahead".into())
-            .spawn(move || {
-                let _ = tx.send(chunk_units_bytes(&ds, &units));
-            });
-        if spawned.is_ok() {
-            self.ahead = Some((j, rx));
+        for _ in 0..AHEAD {
+            if j >= self.table.len() {
+                break;
+            }
+            let (units, next) = self.chunk_at(j)?;
+            let queued = self.ahead.iter().any(|(k, _)| *k == j)
+                || self.ready.back().is_some_and(|(k, _)| *k >= j);
+            if !queued {
+                let (tx, rx) = std::sync::mpsc::sync_channel(1);
+                let ds = self.ds.clone();
+                let spawned = std::thread::Builder::new()
+                    .name("bams3-stream-ahead".into())
+                    .spawn(move || {
+                        let _ = tx.send(chunk_units_bytes(&ds, &units));
+                    });
+                if spawned.is_err() {
+                    break;
+                }
+                self.ahead.push_back((j, rx));
+            }
+            j = next;
         }
         Ok(())
     }
@@ -496,11 +508,14 @@ impl BamStream {
         while self.ready.front().is_some_and(|(j, _)| *j < i) {
             self.ready.pop_front();
         }
+        while self.ahead.front().is_some_and(|(j, _)| *j < i) {
+            self.ahead.pop_front();
+        }
         if self.ready.is_empty()
-            && let Some((j, _)) = &self.ahead
+            && let Some((j, _)) = self.ahead.front()
             && *j == i
         {
-            let (j, rx) = self.ahead.take().expect("checked");
+            let (j, rx) = self.ahead.pop_front().expect("checked");
             // A thread that died left nothing: decode here below.
             if let Ok(r) = rx.recv() {
                 for (k, bytes) in r?.into_iter().enumerate() {

@@ -218,7 +218,7 @@ struct Lane<'a> {
 
 /// Decodes one symbol of `lane`.
 #[inline(always)]
-fn step(lane: &mut Lane<'_>, by_ctx: &[&[u32; TOTAL as usize]]) -> u8 {
+fn step(lane: &mut Lane<'_>, by_ctx: &[&[u32; TOTAL as usize]; 256]) -> u8 {
     let slot = (lane.x & (TOTAL - 1)) as usize;
     let e = by_ctx[lane.prev as usize][slot];
     let (s, fr, bias) = (e as u8, ((e >> 8) & 0xfff) + 1, e >> 20);
@@ -333,25 +333,30 @@ impl DecodeTable {
                 prev: 0,
             });
         }
-        let by_ctx: Vec<&[u32; TOTAL as usize]> = self
-            .table_of
-            .iter()
-            .map(|&t| self.tables.get(t as usize).unwrap_or(&EMPTY_TABLE))
-            .collect();
+        // An array indexed by a byte needs no bounds check in the hot loop.
+        let by_ctx: [&[u32; TOTAL as usize]; 256] = std::array::from_fn(|c| {
+            self.tables
+                .get(self.table_of[c] as usize)
+                .unwrap_or(&EMPTY_TABLE)
+        });
         // Advance the four lanes together: their chains are independent, so the CPU overlaps
-        // them.
+        // them. Each lane writes its own quarter of `out` (the last one also the remainder).
         let q = len / LANES;
+        let (o0, rest) = out.split_at_mut(q);
+        let (o1, rest) = rest.split_at_mut(q);
+        let (o2, o3) = rest.split_at_mut(q);
+        let (o3, tail) = o3.split_at_mut(q);
         let (l0, rest) = lanes.split_at_mut(1);
         let (l1, rest) = rest.split_at_mut(1);
         let (l2, l3) = rest.split_at_mut(1);
         let (l0, l1, l2, l3) = (&mut l0[0], &mut l1[0], &mut l2[0], &mut l3[0]);
-        for i in 0..q {
-            out[i] = step(l0, &by_ctx);
-            out[q + i] = step(l1, &by_ctx);
-            out[2 * q + i] = step(l2, &by_ctx);
-            out[3 * q + i] = step(l3, &by_ctx);
+        for (((a, b), c), d) in o0.iter_mut().zip(o1.iter_mut()).zip(o2.iter_mut()).zip(o3) {
+            *a = step(l0, &by_ctx);
+            *b = step(l1, &by_ctx);
+            *c = step(l2, &by_ctx);
+            *d = step(l3, &by_ctx);
         }
-        for o in out.iter_mut().skip(4 * q) {
+        for o in tail {
             *o = step(l3, &by_ctx);
         }
         // A lane that ran out of bytes was cut short or corrupted.
