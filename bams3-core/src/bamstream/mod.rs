@@ -179,7 +179,7 @@ pub fn unit_bytes(ds: &Dataset, u: &Unit) -> Result<Vec<u8>> {
 /// [`unit_bytes`] of a unit whose chunk entries are at hand.
 fn units_bytes(ds: &Dataset, u: &Unit, entries: &[ChunkEntry]) -> Result<Vec<u8>> {
     let mut out = Vec::with_capacity(u.raw as usize);
-    if let [e] = &entries[..]
+    if let [e] = entries
         && is_piece(u, e)
     {
         let mut c = ChunkRanges::open(&**ds.storage(), e)?;
@@ -315,7 +315,7 @@ pub struct BamStream {
     ready: VecDeque<(usize, Arc<Vec<u8>>)>,
     /// The chunks being decoded ahead, in order: each one's first unit and, to come, its
     /// units' bytes.
-    ahead: VecDeque<(usize, Receiver<Result<Vec<Vec<u8>>>>)>,
+    ahead: VecDeque<(usize, Receiver<Result<UnitBytes>>)>,
     /// The chunk whose pieces are read on this thread, by (reference, chunk number).
     lazy: Option<((i32, u32), ChunkRanges)>,
     /// Chunks entered in a row by reading on from the previous one.
@@ -323,6 +323,9 @@ pub struct BamStream {
     /// The last block framed: its segment key (`usize::MAX` for the header), index and bytes.
     block: Option<(usize, usize, Vec<u8>)>,
 }
+
+/// The bytes of a run of units, one buffer each.
+type UnitBytes = Vec<Vec<u8>>;
 
 /// Chunks decoded ahead at once in a whole-file read, each on its own thread: htslib's reading
 /// of a stored stream costs little, so with two cores two decoders keep it fed.
@@ -334,7 +337,7 @@ fn same_chunk(a: &Unit, b: &Unit) -> bool {
 }
 
 /// The bytes of `units` (a whole chunk's pieces, or one unit), decoded in one pass.
-fn chunk_units_bytes(ds: &Dataset, units: &[Unit]) -> Result<Vec<Vec<u8>>> {
+fn chunk_units_bytes(ds: &Dataset, units: &[Unit]) -> Result<UnitBytes> {
     let [first, ..] = units else {
         return Ok(Vec::new());
     };
@@ -478,7 +481,7 @@ impl BamStream {
         if let [e] = &entries[..]
             && is_piece(u, e)
         {
-            if !self.lazy.as_ref().is_some_and(|(k, _)| *k == key) {
+            if self.lazy.as_ref().is_none_or(|(k, _)| *k != key) {
                 self.lazy = Some((key, ChunkRanges::open(&**self.ds.storage(), e)?));
             }
             let (_, c) = self.lazy.as_mut().expect("chunk just opened");

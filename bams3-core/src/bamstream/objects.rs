@@ -189,7 +189,7 @@ pub fn check(ds: &Dataset) -> Result<()> {
     // Tables of version 1 (written before pieces) hold whole chunks.
     let head = match ds.storage().head(LAYOUT_KEY)? {
         Some(n) => ds.storage().get_range(LAYOUT_KEY, 0..n.min(12))?,
-        None => Vec::new().into(),
+        None => Vec::new(),
     };
     let version = head.get(8..12).map_or(VERSION, |b| u32_at(b, 0));
     let mut pieces = PieceMap::new();

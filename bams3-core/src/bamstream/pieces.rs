@@ -47,6 +47,9 @@ pub struct Piece {
 /// The pieces of chunks, by chunk path: what a layout needs beyond the index.
 pub type PieceMap = HashMap<String, Vec<Piece>>;
 
+/// Chunk paths and their pieces, as one worker of [`fill`] found them.
+type PieceList = Vec<(String, Vec<Piece>)>;
+
 /// Builds pieces from `(position, end, flag, BAM size)` per record, in record order.
 fn cut(extents: impl Iterator<Item = Result<(i64, i64, u16, u64)>>) -> Result<Vec<Piece>> {
     let mut out: Vec<Piece> = Vec::new();
@@ -150,7 +153,7 @@ pub fn fill(storage: &dyn Storage, entries: &[&ChunkEntry], map: &mut PieceMap) 
     }
     let next = std::sync::atomic::AtomicUsize::new(0);
     let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
-    let results: Vec<Result<Vec<(String, Vec<Piece>)>>> = std::thread::scope(|sc| {
+    let results: Vec<Result<PieceList>> = std::thread::scope(|sc| {
         let handles: Vec<_> = (0..threads.min(todo.len()))
             .map(|_| {
                 sc.spawn(|| {
