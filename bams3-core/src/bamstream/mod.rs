@@ -28,6 +28,8 @@ use std::collections::{BinaryHeap, VecDeque};
 use std::sync::Arc;
 use std::sync::mpsc::Receiver;
 
+use bytes::Bytes;
+
 pub use framing::{BLOCK_DATA, BLOCK_OVERHEAD, frame, framed_len, push_block};
 pub use layout::{Layout, Unit, bam_header};
 pub use objects::PagedLayout;
@@ -251,7 +253,7 @@ fn check_raw(ds: &Dataset, e: &ChunkEntry, u: &Unit, out: &[u8]) -> Result<()> {
 /// Where the stream is served from: the bytes of one segment and the block last framed.
 enum Segment {
     Header,
-    Unit(usize, Arc<Vec<u8>>),
+    Unit(usize, Bytes),
 }
 
 /// Where a stream finds its units: a layout computed from the whole index, or the stored
@@ -310,9 +312,9 @@ pub struct BamStream {
     ds: Arc<Dataset>,
     table: Table,
     header: Vec<u8>,
-    current: Option<(usize, Arc<Vec<u8>>)>,
+    current: Option<(usize, Bytes)>,
     /// Units decoded ahead, in order.
-    ready: VecDeque<(usize, Arc<Vec<u8>>)>,
+    ready: VecDeque<(usize, Bytes)>,
     /// The chunks being decoded ahead, in order: each one's first unit and, to come, its
     /// units' bytes.
     ahead: VecDeque<(usize, Receiver<Result<UnitBytes>>)>,
@@ -324,8 +326,8 @@ pub struct BamStream {
     block: Option<(usize, usize, Vec<u8>)>,
 }
 
-/// The bytes of a run of units, one buffer each.
-type UnitBytes = Vec<Vec<u8>>;
+/// The bytes of a run of units, one (shared, cheaply cut) buffer each.
+type UnitBytes = Vec<Bytes>;
 
 /// Chunks decoded ahead at once in a whole-file read, each on its own thread: htslib's reading
 /// of a stored stream costs little, so with two cores two decoders keep it fed.
@@ -342,7 +344,7 @@ fn chunk_units_bytes(ds: &Dataset, units: &[Unit]) -> Result<UnitBytes> {
         return Ok(Vec::new());
     };
     if units.len() == 1 {
-        return Ok(vec![unit_bytes(ds, first)?]);
+        return Ok(vec![Bytes::from(unit_bytes(ds, first)?)]);
     }
     let whole = Unit {
         first_record: 0,
@@ -351,12 +353,12 @@ fn chunk_units_bytes(ds: &Dataset, units: &[Unit]) -> Result<UnitBytes> {
         raw: units.iter().map(|u| u.raw).sum(),
         ..first.clone()
     };
-    let bytes = unit_bytes(ds, &whole)?;
+    let bytes = Bytes::from(unit_bytes(ds, &whole)?);
     let mut at = 0usize;
     Ok(units
         .iter()
         .map(|u| {
-            let piece = bytes[at..at + u.raw as usize].to_vec();
+            let piece = bytes.slice(at..at + u.raw as usize);
             at += u.raw as usize;
             piece
         })
@@ -428,17 +430,10 @@ impl BamStream {
         Ok((units, k))
     }
 
-    /// Starts decoding, each on a thread of its own, the [`AHEAD`] chunks after the one unit
-    /// `i` is in (those not decoded or on their way already).
-    fn decode_ahead(&mut self, i: usize, u: &Unit) -> Result<()> {
-        let mut j = i + 1;
-        while j < self.table.len() {
-            let next = self.table.get(j)?;
-            if next.first_record == 0 || !same_chunk(u, &next) {
-                break;
-            }
-            j += 1;
-        }
+    /// Starts decoding, each on a thread of its own, the [`AHEAD`] chunks after the one that
+    /// starts at unit `i` (those not decoded or on their way already).
+    fn decode_ahead(&mut self, i: usize) -> Result<()> {
+        let (_, mut j) = self.chunk_at(i)?;
         for _ in 0..AHEAD {
             if j >= self.table.len() {
                 break;
@@ -464,36 +459,28 @@ impl BamStream {
         Ok(())
     }
 
-    /// Unit `i`'s bytes decoded on this thread: a piece from the chunk kept for its pieces.
-    fn decode_here(&mut self, u: &Unit) -> Result<Vec<u8>> {
+    /// Unit `i`'s bytes decoded on this thread: a piece from the chunk kept open for its
+    /// pieces (opened when the piece is of another chunk), anything else on its own.
+    fn decode_here(&mut self, u: &Unit) -> Result<Bytes> {
         let key = (u.reference, u.first_chunk);
-        if u.first_record > 0
-            && let Some((k, c)) = self.lazy.as_mut()
-            && *k == key
-        {
-            // The next piece of the chunk kept open: its entry is at hand.
-            let mut out = Vec::with_capacity(u.raw as usize);
-            append_piece(&self.ds, c, u, &mut out)?;
-            check_raw(&self.ds, c.entry(), u, &out)?;
-            return Ok(out);
-        }
-        let entries = unit_entries(&self.ds, u)?;
-        if let [e] = &entries[..]
-            && is_piece(u, e)
-        {
-            if self.lazy.as_ref().is_none_or(|(k, _)| *k != key) {
-                self.lazy = Some((key, ChunkRanges::open(&**self.ds.storage(), e)?));
+        let open = u.part.is_some() && self.lazy.as_ref().is_some_and(|(k, _)| *k == key);
+        if !open {
+            let entries = unit_entries(&self.ds, u)?;
+            match &entries[..] {
+                [e] if is_piece(u, e) => {
+                    self.lazy = Some((key, ChunkRanges::open(&**self.ds.storage(), e)?));
+                }
+                _ => return units_bytes(&self.ds, u, &entries).map(Bytes::from),
             }
-            let (_, c) = self.lazy.as_mut().expect("chunk just opened");
-            let mut out = Vec::with_capacity(u.raw as usize);
-            append_piece(&self.ds, c, u, &mut out)?;
-            check_raw(&self.ds, e, u, &out)?;
-            return Ok(out);
         }
-        units_bytes(&self.ds, u, &entries)
+        let (_, c) = self.lazy.as_mut().expect("the unit's chunk is open");
+        let mut out = Vec::with_capacity(u.raw as usize);
+        append_piece(&self.ds, c, u, &mut out)?;
+        check_raw(&self.ds, c.entry(), u, &out)?;
+        Ok(Bytes::from(out))
     }
 
-    fn unit(&mut self, i: usize, u: &Unit) -> Result<Arc<Vec<u8>>> {
+    fn unit(&mut self, i: usize, u: &Unit) -> Result<Bytes> {
         if let Some((j, data)) = &self.current
             && *j == i
         {
@@ -522,17 +509,17 @@ impl BamStream {
             // A thread that died left nothing: decode here below.
             if let Ok(r) = rx.recv() {
                 for (k, bytes) in r?.into_iter().enumerate() {
-                    self.ready.push_back((j + k, Arc::new(bytes)));
+                    self.ready.push_back((j + k, bytes));
                 }
             }
         }
         let data = match self.ready.front() {
             Some((j, _)) if *j == i => self.ready.pop_front().expect("checked").1,
-            _ => Arc::new(self.decode_here(u)?),
+            _ => self.decode_here(u)?,
         };
         self.current = Some((i, data.clone()));
         if self.run >= 2 && u.first_record == 0 {
-            self.decode_ahead(i, u)?;
+            self.decode_ahead(i)?;
         }
         Ok(data)
     }

@@ -182,16 +182,18 @@ pub fn check(ds: &Dataset) -> Result<()> {
         return Ok(());
     }
     let root = ds.storage().root();
-    if ds.storage().head(LAYOUT_KEY)?.is_none() && ds.storage().head(CSI_KEY)?.is_none() {
+    // Each object read once; absent ones are not compared.
+    let layout_got = get_optional(&**ds.storage(), LAYOUT_KEY)?;
+    let csi_got = get_optional(&**ds.storage(), CSI_KEY)?;
+    if layout_got.is_none() && csi_got.is_none() {
         return Ok(());
     }
     let (index, sorted) = (ds.index()?, ds.metadata().sorted_input);
     // Tables of version 1 (written before pieces) hold whole chunks.
-    let head = match ds.storage().head(LAYOUT_KEY)? {
-        Some(n) => ds.storage().get_range(LAYOUT_KEY, 0..n.min(12))?,
-        None => Vec::new(),
-    };
-    let version = head.get(8..12).map_or(VERSION, |b| u32_at(b, 0));
+    let version = layout_got
+        .as_deref()
+        .and_then(|b| b.get(8..12))
+        .map_or(VERSION, |b| u32_at(b, 0));
     let mut pieces = PieceMap::new();
     if version >= 2 {
         pieces::fill(&**ds.storage(), &pieceable(index, sorted), &mut pieces)?;
@@ -199,29 +201,29 @@ pub fn check(ds: &Dataset) -> Result<()> {
     let layout = Layout::with_pieces(ds.header(), index, sorted, &pieces);
     let csi = csi::build(&layout);
     let layout = encode_layout_as(&layout, &csi, version.min(VERSION));
-    for (key, want) in [(LAYOUT_KEY, layout), (CSI_KEY, csi)] {
-        match ds.storage().get(key) {
-            Ok(got) if *got == want[..] => {}
-            Ok(_) => {
-                return Err(Error::corrupt(
-                    format!("{root}/{key}"),
-                    "differs from what the index gives: rewrite it with `bams3 htslib-index`",
-                ));
-            }
-            Err(Error::NotFound(_)) => {}
-            Err(e) => return Err(e),
+    for (key, got, want) in [(LAYOUT_KEY, layout_got, layout), (CSI_KEY, csi_got, csi)] {
+        if got.is_some_and(|got| got != want) {
+            return Err(Error::corrupt(
+                format!("{root}/{key}"),
+                "differs from what the index gives: rewrite it with `bams3 htslib-index`",
+            ));
         }
     }
     Ok(())
 }
 
-/// The stored CSI, if the dataset has one.
-pub fn read_csi(ds: &Dataset) -> Result<Option<Vec<u8>>> {
-    match ds.storage().get(CSI_KEY) {
+/// Object `key`, or `None` when the store has none.
+fn get_optional(storage: &dyn Storage, key: &str) -> Result<Option<Vec<u8>>> {
+    match storage.get(key) {
         Ok(b) => Ok(Some(b.to_vec())),
         Err(Error::NotFound(_)) => Ok(None),
         Err(e) => Err(e),
     }
+}
+
+/// The stored CSI, if the dataset has one.
+pub fn read_csi(ds: &Dataset) -> Result<Option<Vec<u8>>> {
+    get_optional(&**ds.storage(), CSI_KEY)
 }
 
 /// A layout table read page by page from storage.

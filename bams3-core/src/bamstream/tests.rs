@@ -91,6 +91,13 @@ fn read_all(s: &mut BamStream) -> Vec<u8> {
     out
 }
 
+/// The data of BGZF blocks.
+fn inflate(bgzf: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    std::io::Read::read_to_end(&mut noodles_bgzf::io::Reader::new(bgzf), &mut out).unwrap();
+    out
+}
+
 fn decode(stream: &[u8]) -> (Header, Vec<Record>) {
     let mut r =
         crate::bam::Reader::from_bgzf(std::io::Cursor::new(stream.to_vec()), 1, "stream").unwrap();
@@ -169,8 +176,7 @@ fn sorted_dataset_streams_as_its_records_with_a_predicted_layout() {
             got.extend_from_slice(&buf[..k]);
             at += k as u64;
         }
-        let mut raw = Vec::new();
-        std::io::Read::read_to_end(&mut noodles_bgzf::io::Reader::new(&got[..]), &mut raw).unwrap();
+        let raw = inflate(&got);
         assert_eq!(raw.len() as u64, u.raw, "unit {i}");
         let mut at = 0;
         let mut k = 0;
@@ -272,13 +278,7 @@ fn csi_covers_every_unit_and_counts_as_idxstats() {
     let layout = layout_of(&ds).unwrap();
     let raw = csi::build_raw(&layout);
     // The file form is BGZF around the same bytes.
-    let mut back = Vec::new();
-    std::io::Read::read_to_end(
-        &mut noodles_bgzf::io::Reader::new(&csi::build(&layout)[..]),
-        &mut back,
-    )
-    .unwrap();
-    assert_eq!(back, raw);
+    assert_eq!(inflate(&csi::build(&layout)), raw);
     let mut at = 4;
     assert_eq!(&raw[..4], b"CSI\x01");
     assert_eq!(le32(&raw, &mut at), 14);

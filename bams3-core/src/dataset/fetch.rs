@@ -170,19 +170,7 @@ impl Dataset {
             }
             needed = missed;
         }
-        if !needed.is_empty() {
-            let ranges: Vec<Range<u64>> = needed.iter().map(|(_, _, r)| r.clone()).collect();
-            if ranges.iter().any(|r| r.end > entry.stored_bytes) {
-                return Err(Error::corrupt(what, "block directory past the chunk's end"));
-            }
-            let parts = self
-                .storage
-                .get_ranges(&entry.path, &ranges)
-                .map_err(|e| explain_short_chunk(&*self.storage, entry, e))?;
-            for ((id, b, r), part) in needed.into_iter().zip(parts) {
-                data.decode_block(id, b, &part, r.start)?;
-            }
-        }
+        fetch_blocks(&*self.storage, entry, &mut data, needed)?;
         data.select(keep);
         Ok(data)
     }
@@ -255,6 +243,32 @@ pub(crate) fn read_chunk_in(
         fields,
         &what(storage, entry),
     )
+}
+
+/// Fetches (one request for all) and decodes the record blocks `needed` of a chunk.
+fn fetch_blocks(
+    storage: &dyn Storage,
+    entry: &ChunkEntry,
+    data: &mut ChunkData,
+    needed: Vec<(StreamId, usize, Range<u64>)>,
+) -> Result<()> {
+    if needed.is_empty() {
+        return Ok(());
+    }
+    let ranges: Vec<Range<u64>> = needed.iter().map(|(_, _, r)| r.clone()).collect();
+    if ranges.iter().any(|r| r.end > entry.stored_bytes) {
+        return Err(Error::corrupt(
+            what(storage, entry),
+            "block directory past the chunk's end",
+        ));
+    }
+    let parts = storage
+        .get_ranges(&entry.path, &ranges)
+        .map_err(|e| explain_short_chunk(storage, entry, e))?;
+    for ((id, b, r), part) in needed.into_iter().zip(parts) {
+        data.decode_block(id, b, &part, r.start)?;
+    }
+    Ok(())
 }
 
 fn what(storage: &dyn Storage, entry: &ChunkEntry) -> String {
@@ -381,21 +395,7 @@ impl ChunkRanges {
             k.fill(true);
         }
         let needed = self.data.blocks_needed(&keep);
-        if !needed.is_empty() {
-            let ranges: Vec<Range<u64>> = needed.iter().map(|(_, _, r)| r.clone()).collect();
-            if ranges.iter().any(|r| r.end > self.entry.stored_bytes) {
-                return Err(Error::corrupt(
-                    what(storage, &self.entry),
-                    "block directory past the chunk's end",
-                ));
-            }
-            let parts = storage
-                .get_ranges(&self.entry.path, &ranges)
-                .map_err(|e| explain_short_chunk(storage, &self.entry, e))?;
-            for ((id, b, r), part) in needed.into_iter().zip(parts) {
-                self.data.decode_block(id, b, &part, r.start)?;
-            }
-        }
+        fetch_blocks(storage, &self.entry, &mut self.data, needed)?;
         self.data.append_bam(range, &mut self.resume, out)
     }
 }
