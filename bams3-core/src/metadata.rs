@@ -10,7 +10,7 @@ pub const HEADER_KEY: &str = "_header.json";
 /// Object key of the spatial index.
 pub const INDEX_KEY: &str = "_index/spatial.json";
 /// Format version written by this library.
-pub const FORMAT_VERSION: &str = "0.3.1";
+pub const FORMAT_VERSION: &str = "0.3.2";
 
 /// The contents of `_metadata.json`.
 ///
@@ -28,7 +28,8 @@ pub const FORMAT_VERSION: &str = "0.3.1";
 pub struct Metadata {
     /// Always `"bams3"`.
     pub format: String,
-    /// Format version, `"0.3.1"` for this library (`"0.3.0"` before record blocks).
+    /// Format version, `"0.3.2"` for this library (`"0.3.1"` before names and tags were
+    /// blocked, `"0.3.0"` before record blocks).
     pub version: String,
     /// Creation time, RFC 3339 UTC.
     pub created: String,

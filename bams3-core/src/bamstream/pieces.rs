@@ -96,21 +96,24 @@ fn fields() -> Fields {
 /// and `raw_bytes`.
 fn of_data(data: &ChunkData, entry: &ChunkEntry, what: &str) -> Result<Vec<Piece>> {
     let bad = |d: &str| Error::corrupt(what, d.to_string());
-    let names = data
-        .stream(StreamId::Name)
-        .ok_or_else(|| bad("name stream not decodable whole"))?;
+    let parts = data
+        .stream_parts(StreamId::Name)
+        .ok_or_else(|| bad("name stream not decoded"))?;
     let aux = data
         .stream(StreamId::AuxLen)
         .ok_or_else(|| bad("tag length stream not decodable whole"))?;
-    let (mut name_at, mut aux_at) = (0usize, 0usize);
+    // Each part (a block, or the whole stream) begins at a record, so names never straddle two.
+    let mut names = parts
+        .into_iter()
+        .flat_map(|p| p.split_inclusive(|&c| c == 0));
+    let mut aux_at = 0usize;
     let extents = data.alignments().map(|a| {
         let a = a?;
         let name_len = names
-            .get(name_at..)
-            .and_then(|rest| rest.iter().position(|&c| c == 0))
+            .next()
+            .filter(|n| n.last() == Some(&0))
             .ok_or_else(|| bad("name stream ends early"))?
-            + 1;
-        name_at += name_len;
+            .len();
         let aux_len = varint::get(aux, &mut aux_at).ok_or_else(|| bad("tag lengths end early"))?;
         let size = 4
             + 32

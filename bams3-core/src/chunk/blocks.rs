@@ -10,7 +10,10 @@
 
 use std::ops::Range;
 
-use super::{CODEC_BASES, CODEC_QUAL_CONTEXT, CODEC_RANS1, CODEC_RAW, CODEC_ZSTD, StreamId};
+use super::{
+    CODEC_BASES, CODEC_QUAL_CONTEXT, CODEC_RANS1, CODEC_RAW, CODEC_TAG_COLUMNS, CODEC_ZSTD,
+    Profile, StreamId,
+};
 use crate::codec::varint;
 use crate::{Error, Result};
 
@@ -24,10 +27,35 @@ pub const CODEC_BLOCKED: u8 = 3;
 /// BGZF block of BAM.
 pub const RECORDS_PER_BLOCK: u32 = 256;
 
-/// The streams this library writes blocked: where the bytes and the decoding time are
-/// (qualities 59 % of the stored bytes and most of the CPU, bases 23 %). Names and tags stay
-/// whole: cut into blocks they compress 5-10 % worse, and they decode fast.
-pub const BLOCKED_STREAMS: [StreamId; 2] = [StreamId::Seq, StreamId::Qual];
+/// Records per block of names and tags in the default profile: they compress by their
+/// repeats, which a 256-record block has too few of (measured in `docs/BENCHMARKS.md`), and
+/// they decode fast, so their blocks are four times larger. A multiple of
+/// [`RECORDS_PER_BLOCK`], so a block boundary of names and tags is one of every stream.
+pub const RECORDS_PER_WIDE_BLOCK: u32 = 4 * RECORDS_PER_BLOCK;
+
+/// The streams this library writes blocked in chunks of more than [`RECORDS_PER_BLOCK`]
+/// records, with their records per block: where the bytes and the decoding time are
+/// (qualities 59 % of the stored bytes and most of the CPU, bases 23 %; names and tags 12 %,
+/// but decoded for every record of a chunk they are most of what a short query decodes).
+/// The archive profile keeps names and tags whole (codecs 7 and 8 code them across the chunk).
+///
+/// ```
+/// use bams3_core::chunk::{blocked_streams, Profile, StreamId};
+/// assert!(blocked_streams(Profile::Default).iter().any(|&(id, _)| id == StreamId::Name));
+/// assert_eq!(blocked_streams(Profile::Archive).len(), 2);
+/// ```
+pub fn blocked_streams(profile: Profile) -> &'static [(StreamId, u32)] {
+    const DEFAULT: [(StreamId, u32); 4] = [
+        (StreamId::Name, RECORDS_PER_WIDE_BLOCK),
+        (StreamId::Seq, RECORDS_PER_BLOCK),
+        (StreamId::Qual, RECORDS_PER_BLOCK),
+        (StreamId::Aux, RECORDS_PER_WIDE_BLOCK),
+    ];
+    match profile {
+        Profile::Default => &DEFAULT,
+        Profile::Archive => &DEFAULT[1..3],
+    }
+}
 
 /// Where the block area of a chunk starts: at the end of the last stream-table range (the block
 /// area runs from there to the end of the object).
@@ -129,6 +157,7 @@ impl BlockDirectory {
             CODEC_RANS1,
             CODEC_QUAL_CONTEXT,
             CODEC_BASES,
+            CODEC_TAG_COLUMNS,
         ];
         if !allowed.contains(&inner_codec) {
             return Err(bad(&format!("unknown block codec {inner_codec}")));
@@ -231,7 +260,7 @@ mod tests {
         let recs = records(3 * RECORDS_PER_BLOCK as usize + 17);
         let c = encode(&recs, 3).unwrap();
         assert_eq!(c.header.version, VERSION_BLOCKED);
-        for id in BLOCKED_STREAMS {
+        for &(id, _) in blocked_streams(Profile::Default) {
             assert_eq!(
                 c.header.streams[id as usize].codec,
                 CODEC_BLOCKED,
@@ -249,11 +278,12 @@ mod tests {
 
     #[test]
     fn selected_records_need_only_their_blocks() {
-        let recs = records(4 * RECORDS_PER_BLOCK as usize);
+        // Two blocks of names and tags, eight of bases and qualities.
+        let recs = records(2 * RECORDS_PER_WIDE_BLOCK as usize);
         let c = encode(&recs, 3).unwrap();
         let h = ChunkHeader::read(&c.bytes, "t").unwrap();
         let n = recs.len();
-        // Records 300..310 (block 1) and the last one (block 3).
+        // Records 300..310 (block 1 of 256, 0 of 1024) and the last one (blocks 7 and 1).
         let keep: Vec<bool> = (0..n)
             .map(|i| (300..310).contains(&i) || i == n - 1)
             .collect();
@@ -261,10 +291,27 @@ mod tests {
             ChunkData::from_span_without_blocks(&h.streams, n, &c.bytes, 0, Fields::ALL, "t")
                 .unwrap();
         let needed = data.blocks_needed(&keep);
-        let blocks: Vec<usize> = needed.iter().map(|(_, b, _)| *b).collect();
-        assert_eq!(blocks, [1, 1, 3, 3], "seq and qual of blocks 1 and 3");
-        // Interleaved by record block: a block's pieces are adjacent.
-        assert_eq!(needed[0].2.end, needed[1].2.start);
+        let blocks: Vec<(StreamId, usize)> = needed.iter().map(|(id, b, _)| (*id, *b)).collect();
+        use StreamId::{Aux, Name, Qual, Seq};
+        let want = [
+            (Name, 0),
+            (Aux, 0),
+            (Seq, 1),
+            (Qual, 1),
+            (Name, 1),
+            (Aux, 1),
+            (Seq, 7),
+            (Qual, 7),
+        ];
+        assert_eq!(
+            blocks, want,
+            "names and tags of both halves, the rest of blocks 1 and 7"
+        );
+        // Laid out in record order, the wide blocks first: the blocks a run of records needs
+        // are adjacent.
+        for pair in [0, 2, 4, 6] {
+            assert_eq!(needed[pair].2.end, needed[pair + 1].2.start, "{pair}");
+        }
         // Reading a record of a block not decoded is an error, never zeroed bytes.
         let mut unselected =
             ChunkData::from_span_without_blocks(&h.streams, n, &c.bytes, 0, Fields::ALL, "t")
@@ -285,16 +332,48 @@ mod tests {
         assert_eq!(got, want);
         // What was decoded: every stream-table range, and blocks 1 and 3 of each blocked stream.
         let ranges: u64 = h.streams.iter().map(|s| s.stored_len).sum();
-        let blocks: u64 = BLOCKED_STREAMS
+        let blocks: u64 = blocked_streams(Profile::Default)
             .iter()
-            .map(|&id| {
+            .map(|&(id, k)| {
                 let s = h.streams[id as usize];
                 let d = &c.bytes[s.offset as usize..(s.offset + s.stored_len) as usize];
                 let dir = BlockDirectory::parse(d, n, s.raw_len, "t", id.name()).unwrap();
-                dir.blocks[1].stored_len + dir.blocks[3].stored_len
+                assert_eq!(dir.records_per_block, k);
+                match k == RECORDS_PER_BLOCK {
+                    true => dir.blocks[1].stored_len + dir.blocks[7].stored_len,
+                    false => dir.blocks[0].stored_len + dir.blocks[1].stored_len,
+                }
             })
             .sum();
         assert_eq!(data.stored_bytes_decoded(), ranges + blocks);
+    }
+
+    #[test]
+    fn records_of_a_later_name_block_alone_are_found_again() {
+        // The walk skips the records of name and tag blocks it did not decode (whose names'
+        // lengths it cannot know) and takes the streams up at the next block's start.
+        let recs = records(2 * RECORDS_PER_WIDE_BLOCK as usize + 5);
+        let c = encode(&recs, 3).unwrap();
+        let h = ChunkHeader::read(&c.bytes, "t").unwrap();
+        let n = recs.len();
+        for range in [1500..1510, 2048..2053, 1023..1025, 0..1, n - 1..n] {
+            let keep: Vec<bool> = (0..n).map(|i| range.contains(&i)).collect();
+            let mut data =
+                ChunkData::from_span_without_blocks(&h.streams, n, &c.bytes, 0, Fields::ALL, "t")
+                    .unwrap();
+            let needed = data.blocks_needed(&keep);
+            let names = needed
+                .iter()
+                .filter(|(id, _, _)| *id == StreamId::Name)
+                .count();
+            assert_eq!(names, if range.start == 1023 { 2 } else { 1 }, "{range:?}");
+            for (id, b, _) in needed {
+                data.decode_block(id, b, &c.bytes, 0).unwrap();
+            }
+            data.select(keep);
+            let got: Vec<Record> = data.records().collect::<crate::Result<_>>().unwrap();
+            assert_eq!(got, recs[range.clone()].to_vec(), "{range:?}");
+        }
     }
 
     /// Pairs (mate fields set, so the placeholders differ from the stored values) of varied

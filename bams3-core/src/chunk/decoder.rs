@@ -491,6 +491,16 @@ impl ChunkData {
                     .decode_into(stored, &shapes, dest)
                     .map_err(|e| bad(format!("qualities: {}", e.0)))?;
             }
+            CODEC_TAG_COLUMNS => {
+                let k = bl.dir.records_per_block as usize;
+                let n = ((b + 1) * k).min(self.n_records_all) - b * k;
+                let raw = tags::decode(stored, n, dest.len(), decompress)
+                    .map_err(|e| bad(format!("tags: {}", e.0)))?;
+                if raw.len() != dest.len() {
+                    return Err(bad("decoded length differs from the directory".into()));
+                }
+                dest.copy_from_slice(&raw);
+            }
             CODEC_BASES => {
                 let raw = bases::decode(stored, dest.len())
                     .map_err(|e| bad(format!("bases: {}", e.0)))?;
@@ -526,6 +536,29 @@ impl ChunkData {
     /// few fields that need no record rebuilt (`flagstat`).
     pub fn stream(&self, id: StreamId) -> Option<&[u8]> {
         self.streams[id as usize].as_deref()
+    }
+
+    /// The decoded bytes of stream `id` in record order: the whole stream, or the blocks of
+    /// a blocked one, each beginning at a record; `None` when it was not asked for or a block
+    /// was not decoded.
+    ///
+    /// ```
+    /// use bams3_core::{chunk::{self, Fields, StreamId}, Record};
+    /// let recs = vec![Record::from_sam_fields_for_doc(); 2000];
+    /// let c = chunk::encode(&recs, 3).unwrap();
+    /// let data = chunk::ChunkData::decode(&c.bytes, Fields::ALL, "doc").unwrap();
+    /// let names: usize = data.stream_parts(StreamId::Name).unwrap().iter().map(|p| p.len()).sum();
+    /// assert_eq!(names, 2000 * (recs[0].name().len() + 1));
+    /// ```
+    pub fn stream_parts(&self, id: StreamId) -> Option<Vec<&[u8]>> {
+        match &self.blocked[id as usize] {
+            Some(bl) => bl
+                .decoded
+                .iter()
+                .all(|&d| d)
+                .then(|| bl.bytes.iter().map(|b| b.as_slice()).collect()),
+            None => self.streams[id as usize].as_deref().map(|s| vec![s]),
+        }
     }
 
     /// Records in the chunk.
@@ -731,8 +764,11 @@ impl Iterator for OwnedRecords {
 }
 
 impl<'a> RecordCursor<'a> {
-    fn take(&mut self, id: StreamId, n: usize) -> Result<&'a [u8]> {
+    /// The bytes of stream `id` from the cursor on, to the end of the stream or, in a blocked
+    /// stream, of the current record's block (which must be decoded).
+    fn rest(&self, id: StreamId) -> Result<&'a [u8]> {
         let data: &'a ChunkData = self.data;
+        let at = self.st.at[id as usize];
         if let Some(bl) = &data.blocked[id as usize] {
             // A record's bytes lie in its own block (blocks are cut at record boundaries).
             let b = bl.dir.block_of(self.st.index);
@@ -743,38 +779,60 @@ impl<'a> RecordCursor<'a> {
                     id.name()
                 )));
             }
-            let at = self.st.at[id as usize];
-            let Some(bytes) = at
+            return at
                 .checked_sub(bl.starts[b])
-                .and_then(|rel| bl.bytes[b].get(rel..rel.checked_add(n)?))
-            else {
-                return Err(self.corrupt(id));
-            };
-            self.st.at[id as usize] += n;
-            return Ok(bytes);
+                .and_then(|rel| bl.bytes[b].get(rel..))
+                .ok_or_else(|| self.corrupt(id));
         }
         let s = data.streams[id as usize]
             .as_deref()
             .ok_or_else(|| Error::Invalid(format!("stream '{}' was not decoded", id.name())))?;
-        let at = self.st.at[id as usize];
-        let Some(bytes) = at.checked_add(n).and_then(|end| s.get(at..end)) else {
-            return Err(self.corrupt(id));
-        };
+        s.get(at..).ok_or_else(|| self.corrupt(id))
+    }
+
+    fn take(&mut self, id: StreamId, n: usize) -> Result<&'a [u8]> {
+        let bytes = self.rest(id)?.get(..n).ok_or_else(|| self.corrupt(id))?;
         self.st.at[id as usize] += n;
         Ok(bytes)
+    }
+
+    /// Moves on to the next record. Where that starts a block of a blocked stream, the stream's
+    /// position becomes the block's start: records skipped in a block that was not decoded
+    /// (whose names' lengths are unknown) leave it behind, and a decoded block must have
+    /// been walked to its end exactly.
+    fn next_index(&mut self) -> Result<()> {
+        self.st.index += 1;
+        let i = self.st.index;
+        if i >= self.data.n_records_all {
+            return Ok(());
+        }
+        for (id, bl) in StreamId::ALL.iter().zip(&self.data.blocked) {
+            let Some(bl) = bl else { continue };
+            let k = bl.dir.records_per_block as usize;
+            if !i.is_multiple_of(k) {
+                continue;
+            }
+            let b = i / k;
+            let at = &mut self.st.at[*id as usize];
+            if bl.decoded[b - 1] && *at != bl.starts[b] {
+                return Err(Error::corrupt(
+                    &self.data.what,
+                    format!(
+                        "block {} of stream '{}': records' lengths differ from the block's",
+                        b - 1,
+                        id.name()
+                    ),
+                ));
+            }
+            *at = bl.starts[b];
+        }
+        Ok(())
     }
 
     /// Whether stream `id` was decoded (or its blocks can be): a record's field from a stream
     /// that was not gets a placeholder.
     fn has(&self, id: StreamId) -> bool {
         self.data.streams[id as usize].is_some() || self.data.blocked[id as usize].is_some()
-    }
-
-    fn stream(&self, id: StreamId) -> Result<&'a [u8]> {
-        let data: &'a ChunkData = self.data;
-        data.streams[id as usize]
-            .as_deref()
-            .ok_or_else(|| Error::Invalid(format!("stream '{}' was not decoded", id.name())))
     }
 
     fn varint(&mut self, id: StreamId) -> Result<u64> {
@@ -811,13 +869,20 @@ impl<'a> RecordCursor<'a> {
 
     /// Length of the next read name, its NUL included.
     fn name_len(&self) -> Result<usize> {
-        let names = self.stream(StreamId::Name)?;
-        let at = self.st.at[StreamId::Name as usize];
-        names
-            .get(at..)
-            .and_then(|rest| rest.iter().position(|&c| c == 0))
+        self.rest(StreamId::Name)?
+            .iter()
+            .position(|&c| c == 0)
             .map(|n| n + 1)
             .ok_or_else(|| self.corrupt(StreamId::Name))
+    }
+
+    /// Whether the current record's bytes of stream `id` can be read: the stream was decoded,
+    /// or it is blocked and the record's block was.
+    fn readable(&self, id: StreamId) -> bool {
+        match &self.data.blocked[id as usize] {
+            Some(bl) => bl.decoded[bl.dir.block_of(self.st.index)],
+            None => self.data.streams[id as usize].is_some(),
+        }
     }
 
     /// Moves past a record without building it: only the length fields are read, so the
@@ -825,7 +890,9 @@ impl<'a> RecordCursor<'a> {
     fn skip_record(&mut self) -> Result<()> {
         self.take(StreamId::RefId, 4)?;
         self.next_pos()?;
-        let name_len = if self.has(StreamId::Name) {
+        // In a name block not decoded the length is unknown, and not needed: the walk picks
+        // the stream up at the next block's start.
+        let name_len = if self.readable(StreamId::Name) {
             self.name_len()?
         } else {
             0
@@ -853,15 +920,14 @@ impl<'a> RecordCursor<'a> {
             (StreamId::Aux, aux_len),
         ];
         for (id, n) in advance {
+            if !self.readable(id) {
+                continue; // not decoded: nothing to move past
+            }
             let len = match &self.data.blocked[id as usize] {
-                Some(bl) => *bl
-                    .starts
-                    .last()
-                    .expect("starts end with the stream's length"),
-                None => match self.data.streams[id as usize].as_deref() {
-                    Some(s) => s.len(),
-                    None => continue, // not decoded: nothing to move past
-                },
+                Some(bl) => bl.starts[bl.dir.block_of(self.st.index) + 1],
+                None => self.data.streams[id as usize]
+                    .as_deref()
+                    .map_or(0, |s| s.len()),
             };
             let at = &mut self.st.at[id as usize];
             match at.checked_add(n) {
@@ -869,8 +935,7 @@ impl<'a> RecordCursor<'a> {
                 _ => return Err(self.corrupt(id)),
             }
         }
-        self.st.index += 1;
-        Ok(())
+        self.next_index()
     }
 
     /// The next record `select` chose (every record when nothing was selected).
@@ -975,7 +1040,7 @@ impl<'a> RecordCursor<'a> {
         if aux_len > 0 {
             b.extend_from_slice(self.take(StreamId::Aux, aux_len)?);
         }
-        self.st.index += 1;
+        self.next_index()?;
         Record::from_bytes(b)
     }
 }

@@ -1,6 +1,6 @@
 //! Splitting records into field streams and compressing them into one chunk object.
 
-use super::blocks::{BLOCKED_STREAMS, BlockDirectory, BlockInfo, CODEC_BLOCKED, RECORDS_PER_BLOCK};
+use super::blocks::{BlockDirectory, BlockInfo, CODEC_BLOCKED, RECORDS_PER_BLOCK, blocked_streams};
 use super::{
     CODEC_BASES, CODEC_MATE_PAIRS, CODEC_NAME_PAIRS, CODEC_QUAL_CONTEXT, CODEC_RANS1, CODEC_RAW,
     CODEC_TAG_COLUMNS, CODEC_ZSTD, ChunkHeader, N_STREAMS, StreamId, StreamInfo, VERSION,
@@ -221,11 +221,12 @@ pub fn encode_profile(records: &[Record], level: i32, profile: Profile) -> Resul
     let mut stats = ChunkStats::empty();
     let mut prev_pos = 0i64;
     let blocked = records.len() > RECORDS_PER_BLOCK as usize;
-    // Where each record block starts in each blocked stream's raw bytes.
-    let mut cuts: Vec<[usize; BLOCKED_STREAMS.len()]> = Vec::new();
+    // Where every run of RECORDS_PER_BLOCK records starts in each stream's raw bytes (the
+    // block sizes are multiples of it).
+    let mut cuts: Vec<[usize; N_STREAMS]> = Vec::new();
     for (i, r) in records.iter().enumerate() {
         if blocked && i % RECORDS_PER_BLOCK as usize == 0 {
-            cuts.push(BLOCKED_STREAMS.map(|id| s[id as usize].len()));
+            cuts.push(std::array::from_fn(|id| s[id].len()));
         }
         let (ref_id, pos, flag) = (r.ref_id(), r.pos(), r.flag());
         s[StreamId::RefId as usize].extend_from_slice(&ref_id.to_le_bytes());
@@ -257,7 +258,7 @@ pub fn encode_profile(records: &[Record], level: i32, profile: Profile) -> Resul
         .map_err(|_| Error::Invalid("too many records for one chunk".into()))?;
 
     if blocked {
-        cuts.push(BLOCKED_STREAMS.map(|id| s[id as usize].len()));
+        cuts.push(std::array::from_fn(|id| s[id].len()));
     }
     // Archive: the mate and name streams code each pair once when some mate is in the chunk
     // (their stored bytes, taken by the loop below).
@@ -283,19 +284,19 @@ pub fn encode_profile(records: &[Record], level: i32, profile: Profile) -> Resul
     let mut offset = ChunkHeader::encoded_len(N_STREAMS) as u64;
     let mut pieces: Vec<(usize, Vec<Vec<u8>>, BlockDirectory)> = Vec::new();
     for (i, raw) in s.iter().enumerate() {
-        let is_blocked =
-            blocked && !raw.is_empty() && BLOCKED_STREAMS.iter().any(|&b| b as usize == i);
-        if is_blocked {
-            let slot = BLOCKED_STREAMS
-                .iter()
-                .position(|&b| b as usize == i)
-                .expect("blocked");
-            let slices: Vec<&[u8]> = cuts
-                .windows(2)
-                .map(|w| &raw[w[0][slot]..w[1][slot]])
-                .collect();
-            let shapes: Vec<&[Record]> = records.chunks(RECORDS_PER_BLOCK as usize).collect();
-            let (dir, stored) = encode_blocks(i, &slices, &shapes, level, profile)?;
+        let k = blocked_streams(profile)
+            .iter()
+            .find(|&&(id, _)| id as usize == i)
+            .map(|&(_, k)| k);
+        if let Some(k) = k.filter(|_| blocked && !raw.is_empty()) {
+            let step = (k / RECORDS_PER_BLOCK) as usize;
+            let mut at: Vec<usize> = cuts.iter().step_by(step).map(|c| c[i]).collect();
+            if !(cuts.len() - 1).is_multiple_of(step) {
+                at.push(raw.len());
+            }
+            let slices: Vec<&[u8]> = at.windows(2).map(|w| &raw[w[0]..w[1]]).collect();
+            let shapes: Vec<&[Record]> = records.chunks(k as usize).collect();
+            let (dir, stored) = encode_blocks(i, k, &slices, &shapes, level, profile)?;
             pieces.push((i, stored, dir));
             // Placeholder: the directory's place and bytes are known once the area is laid out.
             streams.push(StreamInfo {
@@ -372,6 +373,7 @@ fn compress_zstd(raw: &[u8], level: i32) -> Result<Vec<u8>> {
 /// Returns the directory (offsets still unset) and the stored blocks.
 fn encode_blocks(
     id: usize,
+    records_per_block: u32,
     slices: &[&[u8]],
     records: &[&[Record]],
     level: i32,
@@ -417,6 +419,22 @@ fn encode_blocks(
             })
             .collect();
         (CODEC_BASES, stored)
+    } else if id == StreamId::Aux as usize {
+        // Tags by column: each tag's values together, which zstd models far better than
+        // the interleaved records, at the default level.
+        let stored = records
+            .iter()
+            .zip(slices)
+            .map(|(rs, s)| {
+                if s.is_empty() {
+                    return Ok(Vec::new());
+                }
+                let auxes: Vec<&[u8]> = rs.iter().map(|r| r.aux()).collect();
+                tags::encode(&auxes, |col| compress(col, level))
+                    .map_err(|e| Error::Invalid(format!("zstd compression failed: {e}")))
+            })
+            .collect::<Result<_>>()?;
+        (CODEC_TAG_COLUMNS, stored)
     } else if id == StreamId::Qual as usize {
         let mut counts = rans::Counts::default();
         for s in slices {
@@ -459,7 +477,7 @@ fn encode_blocks(
         .collect();
     let dir = BlockDirectory {
         inner_codec,
-        records_per_block: RECORDS_PER_BLOCK,
+        records_per_block,
         params,
         blocks,
     };
@@ -467,24 +485,35 @@ fn encode_blocks(
 }
 
 /// Places the directories after the whole streams (which end at `offset`) and the block area
-/// after them, interleaved by record block, filling in the offsets of blocks and directories.
+/// after them, in record order: the blocks starting at a record before those starting at a
+/// later one, wide blocks (names, tags) before narrow ones, then in stream order. The blocks a
+/// run of records needs are then one byte range or two. Fills in the offsets of blocks and
+/// directories.
 fn lay_out_blocks(
     streams: &mut [StreamInfo],
     pieces: &mut [(usize, Vec<Vec<u8>>, BlockDirectory)],
     body: &mut Vec<u8>,
     offset: u64,
 ) {
-    let n_blocks = pieces[0].1.len();
+    // (first record, wider first, piece, block) in area order.
+    let mut order: Vec<(u64, std::cmp::Reverse<u32>, usize, usize)> = pieces
+        .iter()
+        .enumerate()
+        .flat_map(|(p, (_, stored, dir))| {
+            let k = dir.records_per_block;
+            (0..stored.len()).map(move |b| (b as u64 * u64::from(k), std::cmp::Reverse(k), p, b))
+        })
+        .collect();
+    order.sort_unstable();
     // The directories' LEB128 offsets depend on where the area starts, which depends on the
     // directories' length: iterate to the fixed point (it only grows, so it ends in a few).
     let mut area = offset;
     let dirs = loop {
         let mut at = area;
-        for b in 0..n_blocks {
-            for (_, stored, dir) in pieces.iter_mut() {
-                dir.blocks[b].offset = at;
-                at += stored[b].len() as u64;
-            }
+        for &(_, _, p, b) in &order {
+            let (_, stored, dir) = &mut pieces[p];
+            dir.blocks[b].offset = at;
+            at += stored[b].len() as u64;
         }
         let dirs: Vec<Vec<u8>> = pieces
             .iter()
@@ -512,9 +541,7 @@ fn lay_out_blocks(
         at += d.len() as u64;
         body.extend_from_slice(d);
     }
-    for b in 0..n_blocks {
-        for (_, stored, _) in pieces.iter() {
-            body.extend_from_slice(&stored[b]);
-        }
+    for &(_, _, p, b) in &order {
+        body.extend_from_slice(&pieces[p].1[b]);
     }
 }

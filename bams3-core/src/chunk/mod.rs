@@ -10,7 +10,8 @@ mod decoder;
 mod encoder;
 
 pub use blocks::{
-    BLOCKED_STREAMS, BlockDirectory, BlockInfo, CODEC_BLOCKED, RECORDS_PER_BLOCK, block_area_start,
+    BlockDirectory, BlockInfo, CODEC_BLOCKED, RECORDS_PER_BLOCK, RECORDS_PER_WIDE_BLOCK,
+    block_area_start, blocked_streams,
 };
 pub(crate) use decoder::Resume;
 pub use decoder::{Alignment, AlignmentCursor, ChunkData, OwnedRecords, RecordCursor};

@@ -45,6 +45,9 @@ pub fn encode(
     let mut fallback = Vec::new();
     let mut values: Vec<Vec<u8>> = Vec::new();
     let mut sig = Vec::new();
+    // The previous parsed record's signature and its number (at first one no record has:
+    // no key has that index).
+    let (mut last_sig, mut last_number): (Vec<usize>, usize) = (vec![usize::MAX], 0);
     // Reused across records: a record's parsed tags are only kept until they are stored.
     let mut fields = Vec::new();
     for aux in records {
@@ -64,13 +67,17 @@ pub fn encode(
             fallback.extend_from_slice(aux);
             continue;
         };
-        for f in &fields {
+        for (j, f) in fields.iter().enumerate() {
             let key = [f.tag[0], f.tag[1], f.ty];
-            let k = *key_index.entry(key).or_insert_with(|| {
-                keys.push(key);
-                values.push(Vec::new());
-                keys.len() - 1
-            });
+            // Reads mostly repeat the previous read's keys in its order: try that key first.
+            let k = match last_sig.get(j) {
+                Some(&k) if keys.get(k) == Some(&key) => k,
+                _ => *key_index.entry(key).or_insert_with(|| {
+                    keys.push(key);
+                    values.push(Vec::new());
+                    keys.len() - 1
+                }),
+            };
             sig.push(k);
             let col = &mut values[k];
             col.extend_from_slice(f.value);
@@ -78,9 +85,12 @@ pub fn encode(
                 col.push(0);
             }
         }
-        let next = sig_index.len() + 1;
-        let s = *sig_index.entry(sig.clone()).or_insert(next);
-        varint::put(&mut sig_col, s as u64);
+        if sig != last_sig {
+            let next = sig_index.len() + 1;
+            last_number = *sig_index.entry(sig.clone()).or_insert(next);
+            std::mem::swap(&mut sig, &mut last_sig);
+        }
+        varint::put(&mut sig_col, last_number as u64);
     }
     let mut out = Vec::new();
     varint::put(&mut out, keys.len() as u64);
@@ -241,6 +251,9 @@ mod tests {
         round_trip(&[]);
         round_trip(&[b""]);
         round_trip(&[b"XZZ\0", b"XZZ\0XZZ\0"]);
+        // A signature seen before comes back after another one (the encoder tries the
+        // previous record's first).
+        round_trip(&[b"NMC\x01", b"XZZa\0NMC\x01", b"NMC\x02", b"", b"NMC\x03"]);
     }
 
     #[test]

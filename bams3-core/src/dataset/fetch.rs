@@ -25,11 +25,13 @@ fn wanted(s: &StreamInfo, fields: Fields) -> bool {
 
 /// Where in the block area of `entry` the blocks of records in `[beg, end)` probably lie: the
 /// records of a chunk are in position order and its block area is laid out in record order, so
-/// positions map to bytes about linearly; a block and a half of margin on each side. `None`
-/// when the chunk has no block area.
+/// positions map to bytes about linearly; a block and a half of margin on each side, and
+/// before the first record a wide block more when names or tags (whose blocks start up to a
+/// wide block before it) are wanted blocked. `None` when the chunk has no block area.
 fn guess_blocks(
     entry: &ChunkEntry,
     infos: &[StreamInfo],
+    fields: Fields,
     (beg, end): (i64, i64),
 ) -> Option<Range<u64>> {
     let area = block_area_start(infos);
@@ -40,12 +42,18 @@ fn guess_blocks(
     let overhang = (entry.max_end - entry.last_pos).max(0);
     let f0 = ((beg - overhang - entry.first_pos) as f64 / width).clamp(0.0, 1.0);
     let f1 = ((end - entry.first_pos) as f64 / width).clamp(0.0, 1.0);
-    let n_blocks = entry
-        .count
-        .div_ceil(u64::from(crate::chunk::RECORDS_PER_BLOCK))
-        .max(1);
-    let margin = 1.5 * len as f64 / n_blocks as f64;
-    let start = (area as f64 + f0 * len as f64 - margin).max(area as f64) as u64;
+    let per_record = len as f64 / entry.count.max(1) as f64;
+    let margin = 1.5 * f64::from(crate::chunk::RECORDS_PER_BLOCK) * per_record;
+    let wide = infos.iter().any(|s| {
+        s.codec == CODEC_BLOCKED
+            && (s.id == StreamId::Name as u8 || s.id == StreamId::Aux as u8)
+            && wanted(s, fields)
+    });
+    let before = match wide {
+        true => margin + f64::from(crate::chunk::RECORDS_PER_WIDE_BLOCK) * per_record,
+        false => margin,
+    };
+    let start = (area as f64 + f0 * len as f64 - before).max(area as f64) as u64;
     let stop = (area as f64 + f1 * len as f64 + margin).min(entry.stored_bytes as f64) as u64;
     (start < stop).then_some(start..stop)
 }
@@ -128,7 +136,7 @@ impl Dataset {
         // probably needs (the blocks after it are left out); only blocks the guess missed
         // cost a second request.
         let guess = (self.storage.read_ahead() > 1)
-            .then(|| guess_blocks(entry, &infos, span?))
+            .then(|| guess_blocks(entry, &infos, fields, span?))
             .flatten()
             .and_then(|g| {
                 let lo = ranges.iter().map(|r| r.start).min()?;
