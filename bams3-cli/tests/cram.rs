@@ -459,6 +459,36 @@ fn a_cut_short_cram_is_refused() {
 }
 
 #[test]
+fn without_htslib_cram_input_is_one_line_saying_so() {
+    // htslib is loaded only when CRAM is read; one that cannot be loaded is one clear line,
+    // and every other input still converts.
+    isolate_references();
+    let tmp = TempDir::new("cram-nohts");
+    let (cram, fa) = ex1_cram(&tmp);
+    let ds = tmp.join("nohts.bams3");
+    let missing = tmp.join("no-such-dir/libhts.so.3");
+    let mut cmd = bams3();
+    cmd.env("BAMS3_LIBHTS", &missing)
+        .args(["convert", "--reference"])
+        .arg(&fa)
+        .arg(&cram)
+        .arg(&ds);
+    fails_with(
+        &mut cmd,
+        &["CRAM input needs htslib", "libhts3", "no-such-dir"],
+    );
+    assert!(find_metadata(&ds).is_empty(), "a dataset was left behind");
+    let bam = real_bam("ex1.bam");
+    let mut cmd = bams3();
+    cmd.env("BAMS3_LIBHTS", &missing)
+        .args(["convert", "--quiet"])
+        .arg(&bam)
+        .arg(&ds);
+    ok(&mut cmd);
+    assert!(!find_metadata(&ds).is_empty());
+}
+
+#[test]
 fn convert_help_names_cram_and_reference() {
     // `bams3 query` etc. never read CRAM; convert's help says it does.
     let help = String::from_utf8_lossy(&ok(Command::new(bams3_bin()).args(["convert", "--help"])))

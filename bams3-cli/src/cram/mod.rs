@@ -6,7 +6,8 @@
 //! file whose header lists sequences that have no reads, so it cannot give those records.)
 //! The bytes reach htslib through a pipe fed by a thread, whatever their source (a file, an
 //! S3 object, standard input), so the progress display counts them like any other input's.
-//! Only this command links libhts: bams3-core and the bindings stay free of it.
+//! Only this command uses libhts, loaded at run time the first time CRAM is read: other
+//! commands start without it, and bams3-core and the bindings stay free of it.
 
 #[cfg(target_endian = "big")]
 compile_error!("CRAM input copies htslib's in-memory records, which are little-endian BAM only on little-endian hosts");
@@ -69,7 +70,7 @@ pub struct CramReader {
 impl CramReader {
     /// Starts decoding `raw` (the whole stream, magic included); `what` names it in messages.
     pub fn open(raw: Box<dyn Read + Send>, what: &str, opts: &Options) -> Result<CramReader> {
-        htslib::quiet_logs();
+        htslib::load().map_err(Error::Invalid)?;
         let reference = match &opts.reference {
             Some(r) => {
                 if !r.is_file() {
