@@ -766,9 +766,20 @@ impl Iterator for OwnedRecords {
 impl<'a> RecordCursor<'a> {
     /// The bytes of stream `id` from the cursor on, to the end of the stream or, in a blocked
     /// stream, of the current record's block (which must be decoded).
+    #[inline]
     fn rest(&self, id: StreamId) -> Result<&'a [u8]> {
         let data: &'a ChunkData = self.data;
         let at = self.st.at[id as usize];
+        // Whole streams first: every record reads several of them, and it is the hot path.
+        if let Some(s) = data.streams[id as usize].as_deref() {
+            return s.get(at..).ok_or_else(|| self.corrupt(id));
+        }
+        self.rest_blocked(id, at)
+    }
+
+    /// [`RecordCursor::rest`] of a blocked stream (or of one not decoded: an error).
+    fn rest_blocked(&self, id: StreamId, at: usize) -> Result<&'a [u8]> {
+        let data: &'a ChunkData = self.data;
         if let Some(bl) = &data.blocked[id as usize] {
             // A record's bytes lie in its own block (blocks are cut at record boundaries).
             let b = bl.dir.block_of(self.st.index);
@@ -784,12 +795,13 @@ impl<'a> RecordCursor<'a> {
                 .and_then(|rel| bl.bytes[b].get(rel..))
                 .ok_or_else(|| self.corrupt(id));
         }
-        let s = data.streams[id as usize]
-            .as_deref()
-            .ok_or_else(|| Error::Invalid(format!("stream '{}' was not decoded", id.name())))?;
-        s.get(at..).ok_or_else(|| self.corrupt(id))
+        Err(Error::Invalid(format!(
+            "stream '{}' was not decoded",
+            id.name()
+        )))
     }
 
+    #[inline]
     fn take(&mut self, id: StreamId, n: usize) -> Result<&'a [u8]> {
         let bytes = self.rest(id)?.get(..n).ok_or_else(|| self.corrupt(id))?;
         self.st.at[id as usize] += n;
@@ -835,6 +847,7 @@ impl<'a> RecordCursor<'a> {
         self.data.streams[id as usize].is_some() || self.data.blocked[id as usize].is_some()
     }
 
+    #[inline]
     fn varint(&mut self, id: StreamId) -> Result<u64> {
         let s = self.data.streams[id as usize].as_deref();
         let mut at = self.st.at[id as usize];
@@ -856,6 +869,7 @@ impl<'a> RecordCursor<'a> {
         Ok(pos)
     }
 
+    #[cold]
     fn corrupt(&self, id: StreamId) -> Error {
         Error::corrupt(
             &self.data.what,

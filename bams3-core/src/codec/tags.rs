@@ -180,9 +180,27 @@ pub fn decode(
     if at != coded.len() {
         return Err(DecodeError("tags: trailing bytes"));
     }
+    // The values of fixed-size types are copied without looking at them (0: sized by value).
+    let fixed: Vec<usize> = keys
+        .iter()
+        .map(|k| match k[2] {
+            b'Z' | b'H' | b'B' => 0,
+            t => aux_type_size(t).unwrap_or(0),
+        })
+        .collect();
     let mut pos = vec![0usize; cols.len()];
-    let mut out = Vec::with_capacity(raw_len.min(1 << 24));
+    // Written in place into the length the stream table promises, not pushed: a record's tags
+    // are ten small copies, where growing a vector cost more than the copies.
+    // Every value takes at least a byte of its column and its key three more, so a longer
+    // stream is corruption, found before anything that large is allocated.
+    let most = cols[1].len() + 4 * cols[2..].iter().map(|c| c.len()).sum::<usize>();
+    if raw_len > most {
+        return Err(DecodeError("tags: columns and stream length disagree"));
+    }
+    let mut out = vec![0u8; raw_len];
+    let mut o = 0usize;
     let bad = DecodeError("tags: a column is short or holds a bad value");
+    let long = DecodeError("tags: longer than the stream");
     for _ in 0..n {
         let s = varint::get(&cols[0], &mut pos[0]).ok_or(bad)?;
         if s == 0 {
@@ -193,24 +211,37 @@ pub fn decode(
                 .and_then(|l| from.checked_add(l))
                 .filter(|&t| t <= cols[1].len())
                 .ok_or(bad)?;
-            out.extend_from_slice(&cols[1][from..to]);
+            let dest = o
+                .checked_add(to - from)
+                .and_then(|end| out.get_mut(o..end))
+                .ok_or(long)?;
+            dest.copy_from_slice(&cols[1][from..to]);
+            o += to - from;
             pos[1] = to;
-        } else {
-            let sig = sigs.get(s as usize - 1).ok_or(bad)?;
-            for &k in sig {
-                let (key, c) = (keys[k], k + 2);
-                let len = value_len(&cols[c], pos[c], key[2]).ok_or(bad)?;
-                out.extend_from_slice(&key);
-                // Strings keep their NUL in the column, as in BAM.
-                out.extend_from_slice(&cols[c][pos[c]..pos[c] + len]);
-                pos[c] += len;
-            }
+            continue;
         }
-        if out.len() > raw_len {
-            return Err(DecodeError("tags: longer than the stream"));
+        let sig = sigs.get(s as usize - 1).ok_or(bad)?;
+        for &k in sig {
+            let (key, c) = (keys[k], k + 2);
+            let len = match fixed[k] {
+                0 => value_len(&cols[c], pos[c], key[2]).ok_or(bad)?,
+                n => n,
+            };
+            let value = cols[c].get(pos[c]..pos[c] + len).ok_or(bad)?;
+            let dest = out.get_mut(o..o + 3 + len).ok_or(long)?;
+            dest[..3].copy_from_slice(&key);
+            // Strings keep their NUL in the column, as in BAM.
+            match len {
+                1 => dest[3] = value[0],
+                2 => dest[3..5].copy_from_slice(&value[..2]),
+                4 => dest[3..7].copy_from_slice(&value[..4]),
+                _ => dest[3..].copy_from_slice(value),
+            }
+            o += 3 + len;
+            pos[c] += len;
         }
     }
-    if out.len() != raw_len || pos.iter().zip(&cols).any(|(&p, c)| p != c.len()) {
+    if o != raw_len || out.len() != raw_len || pos.iter().zip(&cols).any(|(&p, c)| p != c.len()) {
         return Err(DecodeError("tags: columns and stream length disagree"));
     }
     Ok(out)

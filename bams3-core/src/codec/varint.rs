@@ -24,6 +24,17 @@ pub fn put(buf: &mut Vec<u8>, mut v: u64) {
 /// Reads one unsigned LEB128 value at `*at`, advancing it; `None` if truncated or over 64 bits.
 #[inline]
 pub fn get(buf: &[u8], at: &mut usize) -> Option<u64> {
+    // Most values of the small streams take one byte.
+    if let Some(&b) = buf.get(*at)
+        && b < 0x80
+    {
+        *at += 1;
+        return Some(u64::from(b));
+    }
+    get_long(buf, at)
+}
+
+fn get_long(buf: &[u8], at: &mut usize) -> Option<u64> {
     let mut v = 0u64;
     let mut shift = 0;
     loop {
