@@ -494,12 +494,8 @@ impl ChunkData {
             CODEC_TAG_COLUMNS => {
                 let k = bl.dir.records_per_block as usize;
                 let n = ((b + 1) * k).min(self.n_records_all) - b * k;
-                let raw = tags::decode(stored, n, dest.len(), decompress)
+                tags::decode_into(stored, n, dest, decompress)
                     .map_err(|e| bad(format!("tags: {}", e.0)))?;
-                if raw.len() != dest.len() {
-                    return Err(bad("decoded length differs from the directory".into()));
-                }
-                dest.copy_from_slice(&raw);
             }
             CODEC_BASES => {
                 let raw = bases::decode(stored, dest.len())

@@ -134,8 +134,41 @@ pub fn decode(
     coded: &[u8],
     n: usize,
     raw_len: usize,
-    mut unzstd: impl FnMut(&[u8], usize) -> std::io::Result<Vec<u8>>,
+    unzstd: impl FnMut(&[u8], usize) -> std::io::Result<Vec<u8>>,
 ) -> Result<Vec<u8>, DecodeError> {
+    decode_in(coded, n, raw_len, unzstd, || vec![0u8; raw_len])
+}
+
+/// Like [`decode`], into `out` (exactly the stream's length): a record block's tags go
+/// straight into the block's buffer.
+///
+/// ```
+/// use bams3_core::codec::tags;
+/// let recs: Vec<&[u8]> = vec![b"NMC\x01", b"NMC\x02"];
+/// let coded = tags::encode(&recs, |col| zstd::bulk::compress(col, 3)).unwrap();
+/// let mut out = [0u8; 8];
+/// tags::decode_into(&coded, 2, &mut out, |z: &[u8], n| zstd::bulk::decompress(z, n)).unwrap();
+/// assert_eq!(&out, b"NMC\x01NMC\x02");
+/// ```
+pub fn decode_into(
+    coded: &[u8],
+    n: usize,
+    out: &mut [u8],
+    unzstd: impl FnMut(&[u8], usize) -> std::io::Result<Vec<u8>>,
+) -> Result<(), DecodeError> {
+    let raw_len = out.len();
+    decode_in(coded, n, raw_len, unzstd, || out).map(|_| ())
+}
+
+/// [`decode`] into the buffer of `raw_len` bytes that `buffer` gives, asked for once the
+/// columns show the length is possible.
+fn decode_in<B: AsMut<[u8]>>(
+    coded: &[u8],
+    n: usize,
+    raw_len: usize,
+    mut unzstd: impl FnMut(&[u8], usize) -> std::io::Result<Vec<u8>>,
+    buffer: impl FnOnce() -> B,
+) -> Result<B, DecodeError> {
     let short = DecodeError("tags: coded stream truncated");
     let mut at = 0usize;
     let n_keys = varint::get(coded, &mut at).ok_or(short)?;
@@ -197,7 +230,11 @@ pub fn decode(
     if raw_len > most {
         return Err(DecodeError("tags: columns and stream length disagree"));
     }
-    let mut out = vec![0u8; raw_len];
+    let mut buf = buffer();
+    let out = buf.as_mut();
+    if out.len() != raw_len {
+        return Err(DecodeError("tags: columns and stream length disagree"));
+    }
     let mut o = 0usize;
     let bad = DecodeError("tags: a column is short or holds a bad value");
     let long = DecodeError("tags: longer than the stream");
@@ -241,10 +278,10 @@ pub fn decode(
             pos[c] += len;
         }
     }
-    if o != raw_len || out.len() != raw_len || pos.iter().zip(&cols).any(|(&p, c)| p != c.len()) {
+    if o != raw_len || pos.iter().zip(&cols).any(|(&p, c)| p != c.len()) {
         return Err(DecodeError("tags: columns and stream length disagree"));
     }
-    Ok(out)
+    Ok(buf)
 }
 
 #[cfg(test)]
