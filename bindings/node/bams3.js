@@ -6,7 +6,6 @@
 const native = require('./index.js');
 
 const CG_IN_SAM = '\tCG:B:';
-const { isAscii } = require('buffer');
 
 // Tag names by their two bytes (b0 << 8 | b1), made once each; an array, because indexing it
 // is cheaper than a Map lookup, and a tag is looked up for every record.
@@ -292,8 +291,7 @@ class Records {
         this._batch = {
           bam,
           dv: new DataView(bam.buffer, bam.byteOffset, bam.byteLength),
-          // latin1 decodes ASCII (nearly always all of it) faster than utf8, to the same text.
-          lines: b.sam.toString(isAscii(b.sam) ? 'latin1' : 'utf8').split('\n'),
+          lines: b.sam.split('\n'),
           refNames: this._refNames,
         };
         this._i = 0;
