@@ -8,7 +8,7 @@ const test = require('node:test');
 const assert = require('node:assert/strict');
 const path = require('node:path');
 const bams3 = require('..');
-const { realBams, dataset, cliLines } = require('./helpers');
+const { realBams, dataset, cli, cliLines } = require('./helpers');
 
 const bam = realBams().find((b) => path.basename(b) === 'ex1.bam') || realBams()[0];
 // Enough records for several batches of 4096.
@@ -74,4 +74,25 @@ test('a query that cannot start rejects its first next() with a code, then is do
   const it2 = ds.query(['seq1'], { minMapq: 'high' });
   const err2 = await it2.next().then(() => assert.fail('should reject'), (e) => e);
   assert.match(err2.code, /^BAMS3_ERR_/);
+});
+
+test('depth() iterates the same way: every position of `bams3 depth` once, and a break releases it', async () => {
+  assert.ok(big, 'na12878-chrM-Y-trunc.bam is in the test data');
+  const ds = await bams3.open(dataset(big));
+  const want = cli(['depth', dataset(big)]).stdout.trim().split('\n');
+  // A batch holds positions of one reference: several references mean several batches.
+  const refs = new Set(want.map((l) => l.split('\t')[0]));
+  assert.ok(refs.size >= 2, `positions on several references (${[...refs]})`);
+  const it = ds.depth();
+  const got = [];
+  for (;;) {
+    const results = await Promise.all(Array.from({ length: 4 }, () => it.next()));
+    for (const r of results) if (!r.done) got.push(`${r.value[2]}\t${r.value[0]}\t${r.value[1]}`);
+    if (results.some((r) => r.done)) break;
+  }
+  assert.equal(got.length, want.length);
+  assert.deepEqual(got, want);
+  const d = ds.depth();
+  for await (const p of d) { assert.ok(p[1] >= 0); break; }
+  assert.equal(d._done, true, 'native depth released');
 });
