@@ -281,8 +281,9 @@ fn step(lane: &mut Lane<'_>, by_ctx: &[&Context; 256]) -> u8 {
     let ctx = by_ctx[lane.prev as usize];
     let s = ctx.sym[slot as usize];
     let e = ctx.range[s as usize];
-    // Wrapping: only a table that is not a valid one (the all-zero one of an unseen context)
-    // could put a slot before its symbol's start.
+    // Wrapping only so that no input can make a debug build's overflow check panic: a parsed
+    // table (each symbol once, every slot inside its symbol's range) and the all-zero one of
+    // an unseen context never wrap.
     let x = (e & 0xffff)
         .wrapping_mul(lane.x >> PROB_BITS)
         .wrapping_add(slot.wrapping_sub(e >> 16));
@@ -381,37 +382,22 @@ impl DecodeTable {
                 .get(self.table_of[c] as usize)
                 .unwrap_or(&EMPTY_TABLE)
         });
-        let mut lanes = Vec::with_capacity(LANES);
-        lanes_of(src, out, &mut lanes)?;
+        let mut lanes = lanes_of(src, out)?;
         // Advance the four lanes together: their chains are independent, so the CPU overlaps
         // them. (Eight lanes, two pieces at once, measured slower: their states no longer fit
-        // in registers.) The last lane also takes the remainder, alone.
-        let mut truncated = false;
-        loop {
-            // A finished lane that ran out of bytes was cut short or corrupted.
-            lanes.retain(|l| {
-                truncated |= l.out.is_empty() && l.at > l.src.len();
-                !l.out.is_empty()
-            });
-            match lanes.len() {
-                0 => break,
-                LANES => lockstep::<LANES>(&mut lanes, &by_ctx),
-                _ => lockstep::<1>(&mut lanes[..1], &by_ctx),
-            }
-        }
-        if truncated {
+        // in registers.) Then the last lane's remainder (its 0-3 extra symbols), alone.
+        lockstep::<LANES>(&mut lanes, &by_ctx);
+        lockstep::<1>(&mut lanes[LANES - 1..], &by_ctx);
+        // A lane that ran out of bytes was cut short or corrupted.
+        if lanes.iter().any(|l| l.at > l.src.len()) {
             return Err(DecodeError("truncated data"));
         }
         Ok(())
     }
 }
 
-/// Cuts `src` into its lanes, each with its part of `out`, and appends them to `lanes`.
-fn lanes_of<'a>(
-    src: &'a [u8],
-    out: &'a mut [u8],
-    lanes: &mut Vec<Lane<'a>>,
-) -> Result<(), DecodeError> {
+/// Cuts `src` into its [`LANES`] lanes, each with its part of `out`.
+fn lanes_of<'a>(src: &'a [u8], out: &'a mut [u8]) -> Result<Vec<Lane<'a>>, DecodeError> {
     let bad = DecodeError;
     let len = out.len();
     let mut at = 0;
@@ -425,6 +411,7 @@ fn lanes_of<'a>(
         .try_fold(rest, |r, &s| r.checked_sub(s))
         .ok_or(bad("lane sizes exceed the data"))?;
     let mut out = out;
+    let mut lanes = Vec::with_capacity(LANES);
     for (i, size) in sizes.into_iter().enumerate() {
         let lane = &src[at..at + size];
         at += size;
@@ -439,7 +426,7 @@ fn lanes_of<'a>(
             out: mine,
         });
     }
-    Ok(())
+    Ok(lanes)
 }
 
 /// Decodes as many symbols as the shortest of `N` lanes still needs, in every one of them,
