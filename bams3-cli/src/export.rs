@@ -65,7 +65,7 @@ pub fn run(a: Args, opts: &OpenOptions) -> Result<()> {
         let bar = Progress::new(total, a.quiet, None);
         let mut n = 0u64;
         for r in records {
-            sink.write(&r?)?;
+            sink.write(r?)?;
             n += 1;
             if n.is_multiple_of(progress::EVERY) {
                 bar.records(n);

@@ -94,7 +94,7 @@ pub fn run(a: Args, opts: &OpenOptions) -> Result<()> {
         RecordSink::sam(a.output.as_deref(), ds.header(), a.with_header)?
     };
     for r in records {
-        sink.write(&r?)?;
+        sink.write(r?)?;
     }
     sink.finish()
 }

@@ -349,6 +349,76 @@ mod tests {
     }
 
     #[test]
+    fn blocks_decoded_on_two_threads_equal_those_decoded_one_by_one() {
+        // Enough records that the blocks a query needs pass the size from which
+        // `decode_blocks` hands half of them to a helper thread.
+        let recs = records(40 * RECORDS_PER_BLOCK as usize + 3);
+        let c = encode(&recs, 3).unwrap();
+        let h = ChunkHeader::read(&c.bytes, "t").unwrap();
+        let n = recs.len();
+        let keep: Vec<bool> = (0..n).map(|i| i >= 7).collect();
+        let fresh = || {
+            ChunkData::from_span_without_blocks(&h.streams, n, &c.bytes, 0, Fields::ALL, "t")
+                .unwrap()
+        };
+        let mut data = fresh();
+        let needed = data.blocks_needed(&keep);
+        let raw: u64 = needed
+            .iter()
+            .map(|(id, b, _)| block_raw(&h, &c.bytes, n, *id, *b))
+            .sum();
+        assert!(
+            raw >= crate::chunk::decoder::PARALLEL_BLOCK_BYTES as u64,
+            "{raw} bytes"
+        );
+        let jobs: Vec<_> = needed
+            .iter()
+            .map(|&(id, b, _)| (id, b, &c.bytes[..], 0))
+            .collect();
+        data.decode_blocks(&jobs).unwrap();
+        data.select(keep.clone());
+        let got: Vec<Record> = data.records().collect::<crate::Result<_>>().unwrap();
+        assert_eq!(got, recs[7..].to_vec());
+
+        let mut one_by_one = fresh();
+        for &(id, b, _) in &needed {
+            one_by_one.decode_block(id, b, &c.bytes, 0).unwrap();
+        }
+        assert_eq!(
+            one_by_one.stored_bytes_decoded(),
+            data.stored_bytes_decoded()
+        );
+
+        // A damaged block, in the half the helper decodes and in the caller's: an error that
+        // names it, never a panic.
+        for job in [0, jobs.len() - 1] {
+            let (id, b, r) = &needed[job];
+            let mut bytes = c.bytes.clone();
+            bytes[r.start as usize] ^= 0x55;
+            let jobs: Vec<_> = needed
+                .iter()
+                .map(|&(id, b, _)| (id, b, &bytes[..], 0))
+                .collect();
+            let err = fresh().decode_blocks(&jobs).unwrap_err().to_string();
+            assert!(
+                err.contains(&format!(
+                    "checksum mismatch in block {b} of stream '{}'",
+                    id.name()
+                )),
+                "{err}"
+            );
+        }
+    }
+
+    /// Decoded length of block `b` of stream `id`, from its directory.
+    fn block_raw(h: &ChunkHeader, bytes: &[u8], n: usize, id: StreamId, b: usize) -> u64 {
+        let s = h.streams[id as usize];
+        let d = &bytes[s.offset as usize..(s.offset + s.stored_len) as usize];
+        let dir = BlockDirectory::parse(d, n, s.raw_len, "t", id.name()).unwrap();
+        dir.blocks[b].raw_len as u64
+    }
+
+    #[test]
     fn records_of_a_later_name_block_alone_are_found_again() {
         // The walk skips the records of name and tag blocks it did not decode (whose names'
         // lengths it cannot know) and takes the streams up at the next block's start.

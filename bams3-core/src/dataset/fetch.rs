@@ -168,14 +168,14 @@ impl Dataset {
             .collect::<Result<Vec<bool>>>()?;
         let mut needed = data.blocks_needed(&keep);
         if let Some(g) = &guess {
-            let mut missed = Vec::with_capacity(needed.len());
-            for (id, b, r) in needed {
-                if g.start <= r.start && r.end <= g.end {
-                    data.decode_block(id, b, &bytes, lo)?;
-                } else {
-                    missed.push((id, b, r));
-                }
-            }
+            let (got, missed): (Vec<_>, Vec<_>) = needed
+                .into_iter()
+                .partition(|(_, _, r)| g.start <= r.start && r.end <= g.end);
+            let jobs: Vec<_> = got
+                .iter()
+                .map(|&(id, b, _)| (id, b, &bytes[..], lo))
+                .collect();
+            data.decode_blocks(&jobs)?;
             needed = missed;
         }
         fetch_blocks(&*self.storage, entry, &mut data, needed)?;
@@ -273,10 +273,12 @@ fn fetch_blocks(
     let parts = storage
         .get_ranges(&entry.path, &ranges)
         .map_err(|e| explain_short_chunk(storage, entry, e))?;
-    for ((id, b, r), part) in needed.into_iter().zip(parts) {
-        data.decode_block(id, b, &part, r.start)?;
-    }
-    Ok(())
+    let jobs: Vec<_> = needed
+        .iter()
+        .zip(&parts)
+        .map(|(&(id, b, ref r), part)| (id, b, &part[..], r.start))
+        .collect();
+    data.decode_blocks(&jobs)
 }
 
 fn what(storage: &dyn Storage, entry: &ChunkEntry) -> String {
