@@ -415,7 +415,7 @@ mod tests {
         let s = h.streams[id as usize];
         let d = &bytes[s.offset as usize..(s.offset + s.stored_len) as usize];
         let dir = BlockDirectory::parse(d, n, s.raw_len, "t", id.name()).unwrap();
-        dir.blocks[b].raw_len as u64
+        dir.blocks[b].raw_len
     }
 
     #[test]
