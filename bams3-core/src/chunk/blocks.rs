@@ -335,9 +335,7 @@ mod tests {
         let blocks: u64 = blocked_streams(Profile::Default)
             .iter()
             .map(|&(id, k)| {
-                let s = h.streams[id as usize];
-                let d = &c.bytes[s.offset as usize..(s.offset + s.stored_len) as usize];
-                let dir = BlockDirectory::parse(d, n, s.raw_len, "t", id.name()).unwrap();
+                let dir = directory(&h, &c.bytes, n, id);
                 assert_eq!(dir.records_per_block, k);
                 match k == RECORDS_PER_BLOCK {
                     true => dir.blocks[1].stored_len + dir.blocks[7].stored_len,
@@ -365,7 +363,7 @@ mod tests {
         let needed = data.blocks_needed(&keep);
         let raw: u64 = needed
             .iter()
-            .map(|(id, b, _)| block_raw(&h, &c.bytes, n, *id, *b))
+            .map(|(id, b, _)| directory(&h, &c.bytes, n, *id).blocks[*b].raw_len)
             .sum();
         assert!(
             raw >= crate::chunk::decoder::PARALLEL_BLOCK_BYTES as u64,
@@ -410,12 +408,11 @@ mod tests {
         }
     }
 
-    /// Decoded length of block `b` of stream `id`, from its directory.
-    fn block_raw(h: &ChunkHeader, bytes: &[u8], n: usize, id: StreamId, b: usize) -> u64 {
+    /// The block directory of stream `id` of a chunk of `n` records.
+    fn directory(h: &ChunkHeader, bytes: &[u8], n: usize, id: StreamId) -> BlockDirectory {
         let s = h.streams[id as usize];
         let d = &bytes[s.offset as usize..(s.offset + s.stored_len) as usize];
-        let dir = BlockDirectory::parse(d, n, s.raw_len, "t", id.name()).unwrap();
-        dir.blocks[b].raw_len
+        BlockDirectory::parse(d, n, s.raw_len, "t", id.name()).unwrap()
     }
 
     #[test]

@@ -452,6 +452,12 @@ impl ChunkData {
                 .unwrap_or(0)
         };
         let total: usize = jobs.iter().map(size).sum();
+        let this = &*self;
+        let decode_all = |part: &[(StreamId, usize, &[u8], u64)]| {
+            part.iter()
+                .map(|&(id, b, span, base)| this.block_bytes(id, b, span, base))
+                .collect::<Result<Vec<_>>>()
+        };
         let decoded = if total >= PARALLEL_BLOCK_BYTES && jobs.len() > 1 && two_cores() {
             // The first jobs up to half the output on a helper, the rest here.
             let mut half = 0;
@@ -461,12 +467,6 @@ impl ChunkData {
                 half += 1;
             }
             let (theirs, mine) = jobs.split_at(half);
-            let this = &*self;
-            let decode_all = |part: &[(StreamId, usize, &[u8], u64)]| {
-                part.iter()
-                    .map(|&(id, b, span, base)| this.block_bytes(id, b, span, base))
-                    .collect::<Result<Vec<_>>>()
-            };
             std::thread::scope(|scope| {
                 let helper = std::thread::Builder::new()
                     .name("bams3-blocks".into())
@@ -482,9 +482,7 @@ impl ChunkData {
                 Ok::<_, Error>([theirs?, ours?].concat())
             })?
         } else {
-            jobs.iter()
-                .map(|&(id, b, span, base)| self.block_bytes(id, b, span, base))
-                .collect::<Result<Vec<_>>>()?
+            decode_all(jobs)?
         };
         for (&(id, b, ..), bytes) in jobs.iter().zip(decoded) {
             self.install_block(id, b, bytes);
